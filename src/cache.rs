@@ -1,0 +1,340 @@
+//! The on-disk token cache, in the Go helper's `cache.json` format so both tools can share `~/.ecr`.
+//!
+//! Format: `{"Registries": {key: entry}, "Version": "1.0"}`, two-space indented, times in RFC 3339.
+//! Entries this tool does not understand are kept byte-for-byte (they are held as raw JSON),
+//! because the Go helper deletes a file it cannot parse and we do not want to be the reason.
+//!
+//! Concurrency: every write is read-merge-write under `cache.json.lock`, through a temp file in
+//! the same directory, fsync and rename, so readers never see a torn file and concurrent writers
+//! never drop each other's entries. Fetch single-flight uses a separate lock per cache key
+//! (see [`Cache::lock_key`]). Locks are `flock`s on sidecar files, never on `cache.json` itself.
+//!
+//! The cache is best effort: an unreadable or unwritable directory degrades to "no cache".
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub const CACHE_FILE: &str = "cache.json";
+const FORMAT_VERSION: &str = "1.0";
+/// How often a waiter re-tries a held lock.
+const LOCK_POLL: Duration = Duration::from_millis(5);
+
+/// One cached token, as the Go helper writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(rename = "AuthorizationToken")]
+    pub authorization_token: String,
+    #[serde(rename = "RequestedAt", with = "rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(rename = "ExpiresAt", with = "rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(rename = "ProxyEndpoint")]
+    pub proxy_endpoint: String,
+    #[serde(rename = "Service", default = "default_service")]
+    pub service: String,
+}
+
+fn default_service() -> String {
+    "ecr".into()
+}
+
+/// How usable an entry is at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Before the refresh point: serve without asking the API.
+    Fresh,
+    /// Past the refresh point but not expired: refresh, and serve it only if that fails.
+    Stale,
+    /// Never served.
+    Expired,
+}
+
+impl Entry {
+    /// Fresh until half the token's life has passed (the Go helper's rule), and — when the
+    /// caller needs it to last (export) — while at least `min_remaining` is left.
+    pub fn freshness(&self, now: OffsetDateTime, min_remaining: Duration) -> Freshness {
+        if now >= self.expires_at {
+            return Freshness::Expired;
+        }
+        let half_life = (self.expires_at - self.requested_at) / 2;
+        let refresh_at = self.expires_at - half_life;
+        let lasts = self.expires_at - now >= min_remaining;
+        if now < refresh_at && lasts { Freshness::Fresh } else { Freshness::Stale }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    #[serde(rename = "Registries", default)]
+    registries: BTreeMap<String, Box<RawValue>>,
+    #[serde(rename = "Version")]
+    version: String,
+}
+
+/// The cache directory. Constructing it touches nothing on disk.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// A held lock; released when dropped (the file descriptor closes).
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: File,
+    /// The lock was held by someone else when we asked: they may have refreshed the entry.
+    pub waited: bool,
+}
+
+impl Cache {
+    pub fn new(dir: PathBuf) -> Cache {
+        Cache { dir }
+    }
+
+    pub fn file_path(&self) -> PathBuf {
+        self.dir.join(CACHE_FILE)
+    }
+
+    /// Reads one entry. Missing file, unknown key or an entry we cannot parse → `None`.
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        let file = self.read()?;
+        serde_json::from_str(file.registries.get(key)?.get()).ok()
+    }
+
+    /// All entries whose key satisfies `keep`, parsed (unparseable ones skipped).
+    pub fn entries(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, Entry)> {
+        let Some(file) = self.read() else { return Vec::new() };
+        file.registries
+            .into_iter()
+            .filter(|(k, _)| keep(k))
+            .filter_map(|(k, v)| Some((k, serde_json::from_str(v.get()).ok()?)))
+            .collect()
+    }
+
+    /// The file as it is, `None` when it is missing, unreadable, corrupt or of another version.
+    fn read(&self) -> Option<CacheFile> {
+        let bytes = fs::read(self.file_path()).ok()?;
+        let file: CacheFile = serde_json::from_slice(&bytes).ok()?;
+        (file.version == FORMAT_VERSION).then_some(file)
+    }
+
+    /// Stores `entry` under `key`, keeping every other entry. Errors are returned for the log;
+    /// callers treat them as "no cache".
+    pub fn put(&self, key: &str, entry: &Entry, wait: Duration) -> std::io::Result<()> {
+        self.ensure_dir()?;
+        let _guard = self.lock_path(&self.dir.join(format!("{CACHE_FILE}.lock")), wait)?;
+        let mut file = match fs::read(self.file_path()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty_file(),
+            Err(e) => return Err(e),
+            Ok(bytes) => match serde_json::from_slice::<CacheFile>(&bytes) {
+                Ok(file) if file.version == FORMAT_VERSION => file,
+                _ => {
+                    self.move_aside_corrupt();
+                    empty_file()
+                }
+            },
+        };
+        let raw = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        file.registries.insert(key.to_string(), RawValue::from_string(raw).map_err(std::io::Error::other)?);
+        self.write_atomically(&file)
+    }
+
+    /// Renames an unreadable cache to `cache.json.corrupt` (one generation kept) so a person can
+    /// look at it, instead of deleting it as the Go helper does.
+    fn move_aside_corrupt(&self) {
+        let aside = self.dir.join(format!("{CACHE_FILE}.corrupt"));
+        match fs::rename(self.file_path(), &aside) {
+            Ok(()) => tracing::warn!(path = %aside.display(), "cache file was unreadable; moved aside and rebuilt"),
+            Err(e) => tracing::warn!(error = %e, "cache file was unreadable and could not be moved aside"),
+        }
+    }
+
+    fn write_atomically(&self, file: &CacheFile) -> std::io::Result<()> {
+        let mut tmp = tempfile::Builder::new().prefix(".cache.json.tmp").tempfile_in(&self.dir)?;
+        serde_json::to_writer_pretty(&mut tmp, file).map_err(std::io::Error::other)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.file_path()).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn ensure_dir(&self) -> std::io::Result<()> {
+        create_private_dir(&self.dir)
+    }
+
+    /// Takes the single-flight lock for `key`, waiting at most `wait`. `Err` when the lock file
+    /// cannot be created (read-only directory) or the wait ran out; the caller then fetches
+    /// without the lock rather than failing.
+    pub fn lock_key(&self, key: &str, wait: Duration) -> std::io::Result<LockGuard> {
+        self.ensure_dir()?;
+        let digest = crate::identity::go_checksum(key);
+        let name: String = digest.chars().filter(char::is_ascii_alphanumeric).take(24).collect();
+        self.lock_path(&self.dir.join(format!(".lock-{name}")), wait)
+    }
+
+    fn lock_path(&self, path: &Path, wait: Duration) -> std::io::Result<LockGuard> {
+        let file = open_lock_file(path)?;
+        let deadline = Instant::now() + wait;
+        let mut waited = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LockGuard { _file: file, waited }),
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    waited = true;
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out waiting for the cache lock"));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+fn empty_file() -> CacheFile {
+    CacheFile { registries: BTreeMap::new(), version: FORMAT_VERSION.into() }
+}
+
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Go's time format: RFC 3339 with fractional seconds; it parses ours and we parse its.
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let text = t.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn entry(requested: OffsetDateTime, expires: OffsetDateTime) -> Entry {
+        Entry {
+            authorization_token: "QVdTOnNlY3JldA==".into(),
+            requested_at: requested,
+            expires_at: expires,
+            proxy_endpoint: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
+            service: "ecr".into(),
+        }
+    }
+
+    #[test]
+    fn freshness_boundaries() {
+        let start = datetime!(2026-01-01 00:00 UTC);
+        let e = entry(start, start + Duration::from_secs(12 * 3600));
+        let zero = Duration::ZERO;
+        assert_eq!(e.freshness(start, zero), Freshness::Fresh);
+        assert_eq!(e.freshness(start + Duration::from_secs(6 * 3600 - 1), zero), Freshness::Fresh);
+        assert_eq!(e.freshness(start + Duration::from_secs(6 * 3600), zero), Freshness::Stale);
+        assert_eq!(e.freshness(start + Duration::from_secs(12 * 3600 - 1), zero), Freshness::Stale);
+        assert_eq!(e.freshness(start + Duration::from_secs(12 * 3600), zero), Freshness::Expired);
+        // export wants 6 h left: a 12 h token is fresh for it only in its first 6 h, too
+        let six_h = Duration::from_secs(6 * 3600);
+        assert_eq!(e.freshness(start + Duration::from_secs(3600), six_h), Freshness::Fresh);
+        // a token issued already expired is never fresh
+        let dead = entry(start, start - Duration::from_secs(60));
+        assert_eq!(dead.freshness(start, zero), Freshness::Expired);
+    }
+
+    #[test]
+    fn reads_go_helper_files_and_keeps_foreign_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let go_file = r#"{
+  "Registries": {
+    "eu-west-1-abc-000000000000": {
+      "AuthorizationToken": "QVdTOnBhc3M=",
+      "RequestedAt": "2021-03-01T15:31:17.625780278+01:00",
+      "ExpiresAt": "2021-03-02T02:31:17.608Z",
+      "ProxyEndpoint": "https://000000000000.dkr.ecr.eu-west-1.amazonaws.com",
+      "Service": "ecr"
+    },
+    "weird": {"Something": "else", "Nested": [1, 2]}
+  },
+  "Version": "1.0"
+}"#;
+        fs::write(dir.path().join(CACHE_FILE), go_file).expect("write");
+        let cache = Cache::new(dir.path().to_path_buf());
+        let old = cache.get("eu-west-1-abc-000000000000").expect("go entry parses");
+        assert_eq!(old.requested_at, datetime!(2021-03-01 14:31:17.625780278 UTC));
+        assert_eq!(old.expires_at, datetime!(2021-03-02 02:31:17.608 UTC));
+        let now = OffsetDateTime::now_utc();
+        cache.put("us-east-1-xyz-123456789012", &entry(now, now + Duration::from_secs(3600)), Duration::from_secs(1)).expect("put");
+        let text = fs::read_to_string(dir.path().join(CACHE_FILE)).expect("read");
+        assert!(text.contains(r#""Nested": [1, 2]"#) || text.contains(r#""Nested":[1,2]"#), "foreign entry kept: {text}");
+        assert!(cache.get("eu-west-1-abc-000000000000").is_some());
+        assert!(cache.get("us-east-1-xyz-123456789012").is_some());
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(CACHE_FILE), b"{not json").expect("write");
+        let cache = Cache::new(dir.path().to_path_buf());
+        assert!(cache.get("k").is_none());
+        let now = OffsetDateTime::now_utc();
+        cache.put("k", &entry(now, now + Duration::from_secs(60)), Duration::from_secs(1)).expect("put");
+        assert!(cache.get("k").is_some());
+        assert_eq!(fs::read(dir.path().join("cache.json.corrupt")).expect("aside"), b"{not json");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(dir.path().join("ecr"));
+        let now = OffsetDateTime::now_utc();
+        cache.put("k", &entry(now, now + Duration::from_secs(60)), Duration::from_secs(1)).expect("put");
+        let mode = |p: PathBuf| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path().join("ecr")), 0o700);
+        assert_eq!(mode(cache.file_path()), 0o600);
+    }
+
+    #[test]
+    fn key_lock_excludes_and_reports_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(dir.path().to_path_buf());
+        let held = cache.lock_key("k", Duration::from_secs(1)).expect("first lock");
+        assert!(!held.waited);
+        let err = cache.lock_key("k", Duration::from_millis(30)).expect_err("second lock must wait and time out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(cache.lock_key("other", Duration::from_millis(30)).is_ok(), "other keys are independent");
+        drop(held);
+        assert!(cache.lock_key("k", Duration::from_millis(30)).is_ok());
+    }
+}

@@ -1,0 +1,284 @@
+//! Fetching authorization tokens from the ECR and ECR Public APIs.
+//!
+//! Only the slow path comes here: the SDK is loaded, credentials are resolved once and handed to
+//! the client (so an assume-role chain runs STS once), and the whole fetch runs under one
+//! deadline because the SDK has no read timeout of its own and Docker has no helper timeout.
+
+use crate::identity::CredentialSource;
+use crate::registry::Registry;
+use aws_config::BehaviorVersion;
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_ecr::config::Region;
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::fmt;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A token as the API returned it.
+#[derive(Clone)]
+pub struct FetchedToken {
+    /// base64 of `user:password`.
+    pub authorization_token: String,
+    pub expires_at: OffsetDateTime,
+    /// `https://<account>.dkr.ecr.<region>.amazonaws.com` (private ECR only).
+    pub proxy_endpoint: Option<String>,
+}
+
+impl fmt::Debug for FetchedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchedToken")
+            .field("authorization_token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("proxy_endpoint", &self.proxy_endpoint)
+            .finish()
+    }
+}
+
+/// Why a fetch failed. `Display` is the one actionable line for stderr; [`FetchError::detail`]
+/// is the full chain for the log. Neither ever contains a secret: SDK errors don't carry them.
+#[derive(Debug)]
+pub enum FetchError {
+    NoCredentials { detail: String },
+    SsoLogin { profile: String, detail: String },
+    AccessDenied { detail: String },
+    Timeout { after: Duration },
+    Api { detail: String },
+    BadResponse(String),
+    Setup(String),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::NoCredentials { .. } => write!(
+                f,
+                "no AWS credentials found (environment, profiles, web identity, container, instance metadata); \
+                 configure credentials or set AWS_PROFILE"
+            ),
+            FetchError::SsoLogin { profile, .. } => {
+                write!(f, "the AWS SSO session has expired or is missing; run `aws sso login --profile {profile}`")
+            }
+            FetchError::AccessDenied { .. } => write!(
+                f,
+                "access denied: the AWS identity may not call ecr:GetAuthorizationToken (or its credentials are invalid)"
+            ),
+            FetchError::Timeout { after } => {
+                write!(f, "the ECR API was unreachable within {:.1} s (AWS_ECR_FETCH_TIMEOUT)", after.as_secs_f64())
+            }
+            FetchError::Api { detail } => write!(f, "the ECR API call failed: {}", first_line(detail)),
+            FetchError::BadResponse(why) => write!(f, "the ECR API returned an unusable token: {why}"),
+            FetchError::Setup(why) => write!(f, "could not set up the AWS client: {why}"),
+        }
+    }
+}
+
+impl FetchError {
+    /// The whole error chain, for the log file.
+    pub fn detail(&self) -> String {
+        match self {
+            FetchError::NoCredentials { detail }
+            | FetchError::SsoLogin { detail, .. }
+            | FetchError::AccessDenied { detail }
+            | FetchError::Api { detail } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Fetches a token for `registry`, bounded by `deadline`. Builds a single-threaded runtime: the
+/// helper is a short-lived process and needs no more.
+pub fn fetch_blocking(registry: &Registry, source: &CredentialSource, deadline: Duration) -> Result<FetchedToken, FetchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| FetchError::Setup(format!("tokio runtime: {e}")))?;
+    runtime.block_on(async {
+        match tokio::time::timeout(deadline, fetch(registry, source, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout { after: deadline }),
+        }
+    })
+}
+
+async fn fetch(registry: &Registry, source: &CredentialSource, deadline: Duration) -> Result<FetchedToken, FetchError> {
+    let region = Region::new(registry.api_region().to_string());
+    let profile = source.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+
+    let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
+        .region(region.clone())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(timeouts(deadline));
+    if let Some(name) = &source.profile {
+        loader = loader.profile_name(name);
+    }
+    if let Some(client) = ca_bundle_client()? {
+        loader = loader.http_client(client);
+    }
+    let provider = credentials_provider(&region, source).await;
+    let sdk = loader.credentials_provider(provider).load().await;
+
+    let mut provider = sdk
+        .credentials_provider()
+        .ok_or_else(|| FetchError::Setup("no credentials provider".into()))?;
+    if let Some(role) = &source.role_arn {
+        let assumed = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+            .session_name("ecr-login")
+            .configure(&sdk)
+            .build_from_provider(provider)
+            .await;
+        provider = SharedCredentialsProvider::new(assumed);
+    }
+    // Resolve once, here, so the failure can be told apart from an API failure and the
+    // client does not run the chain (and its STS call) a second time.
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| credentials_error(e, profile.as_deref()))?;
+    let sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
+
+    match registry {
+        Registry::Private(p) => {
+            let conf = aws_sdk_ecr::config::Builder::from(&sdk).use_fips(p.fips).use_dual_stack(p.dual_stack).build();
+            let client = aws_sdk_ecr::Client::from_conf(conf);
+            #[allow(deprecated)] // registryIds still selects the account whose token is issued
+            let request = client.get_authorization_token().set_registry_ids(p.account.clone().map(|a| vec![a]));
+            let output = request.send().await.map_err(api_error)?;
+            let data = output
+                .authorization_data()
+                .first()
+                .ok_or_else(|| FetchError::BadResponse("no authorizationData in the response".into()))?;
+            token_from(data.authorization_token(), data.expires_at(), data.proxy_endpoint().map(str::to_string))
+        }
+        Registry::Public { .. } => {
+            let conf = aws_sdk_ecrpublic::config::Builder::from(&sdk).build();
+            let client = aws_sdk_ecrpublic::Client::from_conf(conf);
+            let output = client.get_authorization_token().send().await.map_err(api_error)?;
+            let data = output
+                .authorization_data()
+                .ok_or_else(|| FetchError::BadResponse("no authorizationData in the ECR Public response".into()))?;
+            token_from(data.authorization_token(), data.expires_at(), None)
+        }
+    }
+}
+
+/// The SDK's default chain, with instance-metadata probing kept short and single-attempt so a
+/// machine without credentials fails in about a second instead of ~20. An explicit profile
+/// (export's `profile = ...`) reads only that profile, not environment keys first.
+async fn credentials_provider(region: &Region, source: &CredentialSource) -> SharedCredentialsProvider {
+    let provider_config = ProviderConfig::default().with_region(Some(region.clone()));
+    if let Some(name) = &source.profile {
+        let profile = ProfileFileCredentialsProvider::builder()
+            .configure(&provider_config)
+            .profile_name(name)
+            .build();
+        return SharedCredentialsProvider::new(profile);
+    }
+    let imds = aws_config::imds::Client::builder()
+        .configure(&provider_config)
+        .connect_timeout(Duration::from_millis(500))
+        .read_timeout(Duration::from_millis(800))
+        .max_attempts(1)
+        .build();
+    let chain = DefaultCredentialsChain::builder()
+        .configure(provider_config)
+        .region(region.clone())
+        .imds_client(imds)
+        .build()
+        .await;
+    SharedCredentialsProvider::new(chain)
+}
+
+fn timeouts(deadline: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(deadline.min(Duration::from_millis(3100)))
+        .read_timeout(deadline.min(Duration::from_secs(5)))
+        .operation_attempt_timeout(deadline.min(Duration::from_secs(6)))
+        .operation_timeout(deadline)
+        .build()
+}
+
+/// `AWS_CA_BUNDLE`: extra trusted roots (a PEM file) for corporate TLS-intercepting proxies.
+/// The Go SDK honours it; the Rust SDK does not, so it is wired here.
+fn ca_bundle_client() -> Result<Option<aws_sdk_ecr::config::SharedHttpClient>, FetchError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else { return Ok(None) };
+    let pem = std::fs::read(&path)
+        .map_err(|e| FetchError::Setup(format!("AWS_CA_BUNDLE {}: {e}", std::path::Path::new(&path).display())))?;
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| FetchError::Setup(format!("AWS_CA_BUNDLE: {e}")))?;
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    Ok(Some(client))
+}
+
+fn token_from(
+    token: Option<&str>,
+    expires_at: Option<&aws_sdk_ecr::primitives::DateTime>,
+    proxy_endpoint: Option<String>,
+) -> Result<FetchedToken, FetchError> {
+    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| FetchError::BadResponse("empty authorizationToken".into()))?;
+    crate::token::split_token(token).map_err(FetchError::BadResponse)?;
+    let expires_at = expires_at.ok_or_else(|| FetchError::BadResponse("no expiresAt".into()))?;
+    let nanos = i128::from(expires_at.secs()) * 1_000_000_000 + i128::from(expires_at.subsec_nanos());
+    let expires_at = OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|_| FetchError::BadResponse("expiresAt out of range".into()))?;
+    Ok(FetchedToken { authorization_token: token.to_string(), expires_at, proxy_endpoint })
+}
+
+fn credentials_error(error: CredentialsError, profile: Option<&str>) -> FetchError {
+    let detail = DisplayErrorContext(&error).to_string();
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("sso") && (lower.contains("expired") || lower.contains("token") || lower.contains("login")) {
+        return FetchError::SsoLogin { profile: profile.unwrap_or("default").to_string(), detail };
+    }
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => FetchError::NoCredentials { detail },
+        CredentialsError::ProviderTimedOut(_) => FetchError::NoCredentials { detail },
+        _ if lower.contains("accessdenied") || lower.contains("not authorized") => FetchError::AccessDenied { detail },
+        _ => FetchError::Api { detail: format!("resolving AWS credentials: {detail}") },
+    }
+}
+
+fn api_error<E, R>(error: SdkError<E, R>) -> FetchError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let detail = DisplayErrorContext(&error).to_string();
+    match &error {
+        SdkError::TimeoutError(_) => FetchError::Api { detail: format!("timed out: {detail}") },
+        SdkError::DispatchFailure(_) => FetchError::Api { detail: format!("could not reach the API: {detail}") },
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            let message = service.err().message().unwrap_or_default();
+            if matches!(
+                code,
+                "AccessDeniedException"
+                    | "AccessDenied"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "ExpiredTokenException"
+                    | "InvalidClientTokenId"
+            ) {
+                FetchError::AccessDenied { detail: format!("{code}: {message}") }
+            } else {
+                FetchError::Api { detail: format!("{code}: {message}") }
+            }
+        }
+        _ => FetchError::Api { detail },
+    }
+}

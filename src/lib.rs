@@ -1,0 +1,16 @@
+//! `docker-credential-ecr-login`: an Amazon ECR Docker credential helper and credential exporter.
+//!
+//! Data flows one way: `protocol` (wire format) → `registry` (which ECR) → `identity` (who asks)
+//! → `cache` / `token` (fresh enough?) → `ecr` (fetch) → reply. `export` reuses `token`.
+
+pub mod aws_profile;
+pub mod cache;
+pub mod ecr;
+pub mod export;
+pub mod helper;
+pub mod identity;
+pub mod logging;
+pub mod protocol;
+pub mod registry;
+pub mod settings;
+pub mod token;

@@ -1,0 +1,51 @@
+//! Thin entry point: pick the action, run it, print, exit.
+
+use ecr_login::helper::{self, NAME};
+use ecr_login::settings::Settings;
+use std::io::Write;
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "export") {
+        let settings = Settings::from_env();
+        ecr_login::logging::init(settings.log_dir(), settings.log_level);
+        std::process::exit(ecr_login::export::main(args[2..].to_vec()));
+    }
+    let outcome = match args.len() {
+        2 => {
+            let action = args[1].to_string_lossy();
+            match action.as_ref() {
+                "-v" | "--version" => helper::Outcome { stdout: helper::banner(), stderr: None, code: 0 },
+                "-h" | "--help" | "help" => helper::Outcome { stdout: help_text(), stderr: None, code: 0 },
+                action => {
+                    let settings = Settings::from_env();
+                    ecr_login::logging::init(settings.log_dir(), settings.log_level);
+                    helper::run(action, std::io::stdin().lock(), &settings)
+                }
+            }
+        }
+        _ => helper::Outcome { stdout: format!("{}\n", helper::usage()), stderr: None, code: 1 },
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(outcome.stdout.as_bytes());
+    let _ = stdout.flush();
+    if let Some(line) = outcome.stderr {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    std::process::exit(outcome.code);
+}
+
+fn help_text() -> String {
+    format!(
+        "{usage}\n       {NAME} export [--help]\n\n\
+         A Docker credential helper for Amazon ECR. Docker runs it through `credHelpers` or\n\
+         `credsStore` in ~/.docker/config.json; it reads the server URL on stdin.\n\n\
+         Environment:\n  \
+         AWS_ECR_CACHE_DIR             cache and log directory (default ~/.ecr)\n  \
+         AWS_ECR_DISABLE_CACHE         any value but empty/0/false/no disables the token cache\n  \
+         AWS_ECR_IGNORE_CREDS_STORAGE  `true`: store/erase succeed without doing anything\n  \
+         AWS_ECR_FETCH_TIMEOUT         seconds one token fetch may take (default 10)\n  \
+         AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n",
+        usage = helper::usage()
+    )
+}

@@ -1,0 +1,223 @@
+//! Which registry a server URL names: private ECR (account, region, FIPS, dual-stack) or ECR Public.
+//!
+//! Docker and friends hand the helper whatever the user typed or the image reference held:
+//! a bare host, `host:port`, `https://host/v2/path`, sometimes upper case. Anything that is not
+//! an ECR host is `None`, and the helper answers it with the not-found sentinel so anonymous
+//! pulls from other registries keep working.
+
+use regex_lite::Regex;
+use std::sync::OnceLock;
+
+/// The two ECR Public host names the Go helper accepts.
+const PUBLIC_HOSTS: [&str; 2] = ["public.ecr.aws", "ecr-public.aws.com"];
+
+/// The region ECR Public's API lives in, whatever region the caller is in.
+pub const PUBLIC_REGION: &str = "us-east-1";
+
+/// A registry the helper can fetch a token for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registry {
+    /// A private registry, `<account>.dkr.ecr.<region>.<domain>`.
+    Private(PrivateRegistry),
+    /// ECR Public (`public.ecr.aws`); tokens always come from us-east-1.
+    Public { host: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateRegistry {
+    /// 12-digit account id; `None` means "the caller's own registry" (export without `registry`).
+    pub account: Option<String>,
+    pub region: String,
+    /// The host asked for the FIPS endpoint (`dkr.ecr-fips`, `dkr-ecr-fips`).
+    pub fips: bool,
+    /// The host is a dual-stack name (`on.aws`, `on.amazonwebservices.com.cn`).
+    pub dual_stack: bool,
+    /// DNS suffix after the region, e.g. `amazonaws.com`, `amazonaws.com.cn`, `on.aws`.
+    pub domain: String,
+}
+
+/// The Go helper's pattern, with ASCII digits spelled out (`\d` would be the same in
+/// regex-lite, but the intent should not depend on the engine).
+const ECR_PATTERN: &str = r"^([0-9]{12})\.dkr[.\-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9\-_]*)\.(amazonaws\.(?:com(?:\.cn)?|eu)|on\.(?:aws|amazonwebservices\.com\.cn)|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$";
+
+fn ecr_pattern() -> &'static Regex {
+    static PATTERN: OnceLock<Regex> = OnceLock::new();
+    // The pattern is a constant checked by the unit tests, so compiling it cannot fail at run time.
+    PATTERN.get_or_init(|| Regex::new(ECR_PATTERN).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Parses a server URL as sent by a client. `None` for anything that is not an ECR registry.
+pub fn parse(server_url: &str) -> Option<Registry> {
+    let host = host_of(server_url)?;
+    if PUBLIC_HOSTS.contains(&host.as_str()) {
+        return Some(Registry::Public { host });
+    }
+    let caps = ecr_pattern().captures(&host)?;
+    let domain = caps.get(4)?.as_str().to_string();
+    Some(Registry::Private(PrivateRegistry {
+        account: Some(caps.get(1)?.as_str().to_string()),
+        fips: caps.get(2).is_some(),
+        region: caps.get(3)?.as_str().to_string(),
+        dual_stack: domain.starts_with("on."),
+        domain,
+    }))
+}
+
+/// Extracts the lower-cased host name: drops an `http(s)://` scheme, user info, port, path,
+/// query and fragment, and one trailing dot.
+fn host_of(server_url: &str) -> Option<String> {
+    let trimmed = server_url.trim();
+    let rest = match trimmed.find("://") {
+        Some(i) => {
+            let scheme = trimmed[..i].to_ascii_lowercase();
+            if scheme != "https" && scheme != "http" {
+                return None;
+            }
+            &trimmed[i + 3..]
+        }
+        None => trimmed.strip_prefix("//").unwrap_or(trimmed),
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    if host_port.starts_with('[') {
+        return None; // an IPv6 literal is never an ECR host
+    }
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return None,
+        None => host_port,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || !host.is_ascii() {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+impl Registry {
+    /// The region whose API issues this registry's tokens.
+    pub fn api_region(&self) -> &str {
+        match self {
+            Registry::Private(p) => &p.region,
+            Registry::Public { .. } => PUBLIC_REGION,
+        }
+    }
+
+    /// The `https://` endpoint `list` reports and the cache stores, as the API would return it.
+    pub fn proxy_endpoint(&self) -> Option<String> {
+        match self {
+            Registry::Private(p) => {
+                let account = p.account.as_ref()?;
+                let fips = if p.fips { "-fips" } else { "" };
+                let sep = if p.dual_stack { '-' } else { '.' };
+                Some(format!(
+                    "https://{account}.dkr{sep}ecr{fips}.{}.{}",
+                    p.region, p.domain
+                ))
+            }
+            Registry::Public { host } => Some(format!("https://{host}")),
+        }
+    }
+
+    pub fn is_public(&self) -> bool {
+        matches!(self, Registry::Public { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private(input: &str) -> PrivateRegistry {
+        match parse(input) {
+            Some(Registry::Private(p)) => p,
+            other => panic!("{input}: expected a private registry, got {other:?}"),
+        }
+    }
+
+    /// Upstream's positive vectors (`client_test.go`) plus the forms clients really send.
+    #[test]
+    fn accepts_every_upstream_form() {
+        let cases = [
+            ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/blah/blah", "123456789012", "us-east-1", false, false),
+            ("123456789012.dkr.ecr.us-west-2.amazonaws.com", "123456789012", "us-west-2", false, false),
+            ("123456789012.dkr-ecr.us-west-2.on.aws", "123456789012", "us-west-2", false, true),
+            ("123456789012.dkr-ecr-fips.us-west-2.on.aws", "123456789012", "us-west-2", true, true),
+            ("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/foo", "210987654321", "cn-north-1", false, false),
+            ("210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", "210987654321", "cn-north-1", false, true),
+            ("210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov", "210987654321", "us-iso-east-1", false, false),
+            ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", "123456789012", "us-isob-east-1", false, false),
+            ("123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "123456789012", "eu-isoe-west-1", false, false),
+            ("123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov", "123456789012", "us-isof-east-1", false, false),
+            ("123456789012.dkr-ecr.us-gov-east-1.on.aws", "123456789012", "us-gov-east-1", false, true),
+            ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "123456789012", "us-gov-west-1", true, false),
+            ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", "123456789012", "us-gov-east-1", true, true),
+            ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", "123456789012", "eusc-de-east-1", false, false),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com:443", "123456789012", "us-east-1", false, false),
+            ("HTTPS://123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM/v2/", "123456789012", "us-east-1", false, false),
+            ("http://123456789012.dkr.ecr.us-east-1.amazonaws.com", "123456789012", "us-east-1", false, false),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:tag", "123456789012", "us-east-1", false, false),
+            ("  123456789012.dkr.ecr.us-east-1.amazonaws.com\n", "123456789012", "us-east-1", false, false),
+        ];
+        for (input, account, region, fips, dual) in cases {
+            let p = private(input);
+            assert_eq!(p.account.as_deref(), Some(account), "{input}");
+            assert_eq!(p.region, region, "{input}");
+            assert_eq!(p.fips, fips, "{input}");
+            assert_eq!(p.dual_stack, dual, "{input}");
+        }
+    }
+
+    #[test]
+    fn accepts_ecr_public() {
+        for input in ["https://public.ecr.aws", "public.ecr.aws", "https://ecr-public.aws.com", "PUBLIC.ECR.AWS/v2/x"] {
+            let registry = parse(input).unwrap_or_else(|| panic!("{input} rejected"));
+            assert!(registry.is_public(), "{input}");
+            assert_eq!(registry.api_region(), "us-east-1");
+        }
+    }
+
+    /// Upstream's negative vectors plus suffix and prefix attacks.
+    #[test]
+    fn rejects_everything_else() {
+        for input in [
+            "",
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "ghcr.io/owner/image",
+            "localhost:5000",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+            "evil.example/123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "x123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "12345678901.dkr.ecr.us-east-1.amazonaws.com",
+            "1234567890123.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.co",
+            "123456789012.dkr.ecr..amazonaws.com",
+            "123456789012.dkr.ecr.-bad.amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.notamazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com:notaport",
+            "ftp://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "١٢٣٤٥٦٧٨٩٠١٢.dkr.ecr.us-east-1.amazonaws.com",
+            "[::1]:5000",
+            "public.ecr.aws.evil.example",
+            "notpublic.ecr.aws",
+            "user:pass@evil.example",
+        ] {
+            assert_eq!(parse(input), None, "{input:?} must not be an ECR registry");
+        }
+    }
+
+    #[test]
+    fn proxy_endpoint_round_trips() {
+        for host in [
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr-ecr-fips.us-gov-east-1.on.aws",
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+            "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn",
+            "public.ecr.aws",
+        ] {
+            let registry = parse(host).unwrap_or_else(|| panic!("{host}"));
+            assert_eq!(registry.proxy_endpoint(), Some(format!("https://{host}")));
+        }
+    }
+}

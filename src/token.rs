@@ -1,0 +1,201 @@
+//! Registry + identity → a usable credential: cache first, then a single-flight fetch.
+//!
+//! Shared by the helper's `get` and by `export`, so both see the same cache and the same rules:
+//!
+//! * fresh entry → served, no network;
+//! * otherwise take the per-key lock (bounded by the fetch deadline), re-read the cache (another
+//!   process may have just refreshed it), fetch, store, serve;
+//! * fetch failed but the entry is stale-but-unexpired → served, with a warning in the log;
+//! * an expired entry is never served; a token the API hands out already expired is returned
+//!   (the registry will say why) but never counts as fresh.
+
+use crate::cache::{Cache, Entry, Freshness};
+use crate::ecr::{self, FetchError, FetchedToken};
+use crate::identity::{CredentialSource, Identity};
+use crate::registry::Registry;
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What a caller wants a credential for.
+pub struct TokenRequest<'a> {
+    pub registry: &'a Registry,
+    pub identity: &'a Identity,
+    pub source: &'a CredentialSource,
+    /// The token must have at least this much life left to count as fresh (0 for `get`).
+    pub min_remaining: Duration,
+    /// `None` disables the cache.
+    pub cache: Option<&'a Cache>,
+    pub fetch_timeout: Duration,
+}
+
+/// A registry credential. The password is a [`SecretString`] so it cannot be printed by accident.
+pub struct Credential {
+    pub username: String,
+    pub password: SecretString,
+    /// The raw `authorizationToken` (base64 of `user:password`), what some platforms want.
+    pub authorization_token: SecretString,
+    pub expires_at: OffsetDateTime,
+    pub proxy_endpoint: String,
+    /// Where it came from, for logs and reports.
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Cache,
+    Api,
+    /// The refresh failed; this is the older, still unexpired token.
+    StaleCache,
+}
+
+/// The cache key: region + identity + registry, in the Go helper's layout
+/// (`<region>-<hash>-<account>`, `ecr-public-<hash>`).
+pub fn cache_key(registry: &Registry, identity: &Identity) -> String {
+    match registry {
+        Registry::Private(p) => format!("{}-{}-{}", p.region, identity.key, p.account.as_deref().unwrap_or("")),
+        Registry::Public { .. } => format!("ecr-public-{}", identity.key),
+    }
+}
+
+/// Whether `key` belongs to `identity` (used by `list`).
+pub fn key_belongs_to(key: &str, identity: &Identity) -> bool {
+    key == format!("ecr-public-{}", identity.key) || key.contains(&format!("-{}-", identity.key))
+}
+
+pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
+    let key = cache_key(request.registry, request.identity);
+    let now = OffsetDateTime::now_utc();
+    let cached = request.cache.and_then(|c| c.get(&key));
+    if let Some(entry) = &cached {
+        if entry.freshness(now, request.min_remaining) == Freshness::Fresh {
+            tracing::debug!(key_region = request.registry.api_region(), "using cached token");
+            return credential_from_entry(entry, Origin::Cache);
+        }
+    }
+
+    // Single flight: whoever holds the key's lock fetches; the others wait, then re-read.
+    let guard = request.cache.map(|c| c.lock_key(&key, request.fetch_timeout));
+    let mut cached = cached;
+    if let (Some(cache), Some(Ok(guard))) = (request.cache, &guard) {
+        if guard.waited {
+            cached = cache.get(&key);
+            if let Some(entry) = &cached {
+                if entry.freshness(OffsetDateTime::now_utc(), request.min_remaining) == Freshness::Fresh {
+                    tracing::debug!("another process refreshed the token while we waited");
+                    return credential_from_entry(entry, Origin::Cache);
+                }
+            }
+        }
+    }
+    if let Some(Err(e)) = &guard {
+        tracing::debug!(error = %e, "fetching without the cache lock");
+    }
+
+    let requested_at = OffsetDateTime::now_utc();
+    match ecr::fetch_blocking(request.registry, request.source, request.fetch_timeout) {
+        Ok(fetched) => {
+            let entry = entry_from(request.registry, &fetched, requested_at);
+            if fetched.expires_at <= requested_at {
+                tracing::warn!(expires_at = %fetched.expires_at, "the API issued a token that is already expired");
+            }
+            if let Some(cache) = request.cache {
+                if let Err(e) = cache.put(&key, &entry, request.fetch_timeout) {
+                    tracing::warn!(error = %e, dir = %cache.file_path().display(), "could not write the token cache");
+                }
+            }
+            tracing::info!(
+                registry = entry.proxy_endpoint.as_str(),
+                identity = request.identity.description.as_str(),
+                expires_at = %entry.expires_at,
+                "fetched a new authorization token"
+            );
+            credential_from_entry(&entry, Origin::Api)
+        }
+        Err(error) => {
+            tracing::error!(error = %error.detail(), identity = request.identity.description.as_str(), "token fetch failed");
+            match cached {
+                Some(entry) if entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO) != Freshness::Expired => {
+                    tracing::warn!(expires_at = %entry.expires_at, "serving the cached token until it expires");
+                    credential_from_entry(&entry, Origin::StaleCache)
+                }
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+fn entry_from(registry: &Registry, fetched: &FetchedToken, requested_at: OffsetDateTime) -> Entry {
+    let proxy_endpoint = fetched
+        .proxy_endpoint
+        .clone()
+        .filter(|_| !registry.is_public())
+        .or_else(|| registry.proxy_endpoint())
+        .unwrap_or_default();
+    Entry {
+        authorization_token: fetched.authorization_token.clone(),
+        requested_at,
+        expires_at: fetched.expires_at,
+        proxy_endpoint,
+        service: if registry.is_public() { "ecr-public" } else { "ecr" }.to_string(),
+    }
+}
+
+fn credential_from_entry(entry: &Entry, origin: Origin) -> Result<Credential, FetchError> {
+    let (username, password) = split_token(&entry.authorization_token).map_err(FetchError::BadResponse)?;
+    Ok(Credential {
+        username,
+        password: SecretString::from(password),
+        authorization_token: SecretString::from(entry.authorization_token.clone()),
+        expires_at: entry.expires_at,
+        proxy_endpoint: entry.proxy_endpoint.clone(),
+        origin,
+    })
+}
+
+/// Decodes an `authorizationToken` (base64 `user:password`) into its two parts.
+/// The error never contains the token.
+pub fn split_token(token: &str) -> Result<(String, String), String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| "invalid token: not base64".to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "invalid token: not UTF-8".to_string())?;
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() => Ok((user.to_string(), password.to_string())),
+        _ => Err("invalid token: expected two parts, got 1".to_string()),
+    }
+}
+
+impl Credential {
+    /// The password, for the few places that must write it out (protocol reply, export).
+    pub fn password(&self) -> &str {
+        self.password.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_token_parts() {
+        assert_eq!(split_token("QVdTOnBhc3M6d29yZA==").expect("valid"), ("AWS".into(), "pass:word".into()));
+        assert!(split_token("bm9jb2xvbg==").is_err(), "no colon");
+        assert!(split_token("!!!").is_err());
+        let err = split_token("QVdTOnBhc3M6d29yZA=!").expect_err("bad base64");
+        assert!(!err.contains("QVdT"), "errors never echo the token");
+    }
+
+    #[test]
+    fn keys_follow_the_go_layout_and_list_filters_by_identity() {
+        let id = Identity { key: "abc+/=".into(), description: String::new(), profile: None };
+        let private = crate::registry::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com").expect("ecr");
+        let public = crate::registry::parse("public.ecr.aws").expect("public");
+        assert_eq!(cache_key(&private, &id), "eu-west-1-abc+/=-123456789012");
+        assert_eq!(cache_key(&public, &id), "ecr-public-abc+/=");
+        assert!(key_belongs_to("eu-west-1-abc+/=-123456789012", &id));
+        assert!(key_belongs_to("ecr-public-abc+/=", &id));
+        assert!(!key_belongs_to("eu-west-1-other-123456789012", &id));
+    }
+}

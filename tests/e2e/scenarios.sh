@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# End-to-end scenarios. Each is a function `scenario_NAME` run by run.sh in its own bash
+# (set -euo pipefail, world.sh sourced, the world already up); exit 0 passes, 77 skips, else fails.
+# To add one: write the function below and append NAME to E2E_SCENARIOS.
+# Helpers (world.sh): seed REF, e2e_skopeo, e2e_docker, need_docker, have_docker, moto_calls API, moto_reset,
+# helper_cache_clear, helper_cache_sum, registry_password a|b PASSWORD|token, expect_fail_fast, fail.
+# Registries: $E2E_REG_A, $E2E_REG_B (ECR names, htpasswd AWS/<account>-auth-token),
+# $E2E_REG_PLAIN (not ECR, anonymous).
+
+E2E_SCENARIOS=(
+  skopeo_copy_inspect
+  docker_pull_push
+  docker_build
+  creds_store
+  registry_refuses_token
+  two_accounts_two_regions
+  many_clients_cold_cache
+)
+
+# 1. skopeo copy to the ECR-named registry, then inspect — through the helper, no login step.
+scenario_skopeo_copy_inspect() {
+  helper_cache_clear
+  moto_reset
+  seed "$E2E_REG_A/e2e/hello:1"
+  e2e_skopeo inspect "docker://$E2E_REG_A/e2e/hello:1" | jq -e '.Digest | startswith("sha256:")'
+  (($(moto_calls ecr:GetAuthorizationToken) >= 1)) || fail "the helper never asked moto for a token"
+  [[ -s $AWS_ECR_CACHE_DIR/cache.json ]] || fail "no cache file in $AWS_ECR_CACHE_DIR"
+  # The registry really demands the token: anonymous access is refused.
+  local out
+  out=$(e2e_skopeo inspect --no-creds "docker://$E2E_REG_A/e2e/hello:1" 2>&1) &&
+    fail "the registry let an anonymous client in"
+  grep -qi unauthorized <<<"$out" || fail "anonymous inspect failed oddly: $out"
+}
+
+# 2. docker pull and docker push of that image.
+scenario_docker_pull_push() {
+  need_docker
+  seed "$E2E_REG_A/e2e/pull:1"
+  e2e_docker pull "$E2E_REG_A/e2e/pull:1"
+  e2e_docker tag "$E2E_REG_A/e2e/pull:1" "$E2E_REG_A/e2e/pushed:1"
+  e2e_docker push "$E2E_REG_A/e2e/pushed:1"
+  e2e_skopeo inspect "docker://$E2E_REG_A/e2e/pushed:1" >/dev/null
+  e2e_docker rmi "$E2E_REG_A/e2e/pull:1" "$E2E_REG_A/e2e/pushed:1" >/dev/null
+}
+
+# 3. docker build FROM an ECR image: the classic builder (the CLI asks every helper up front)
+#    and BuildKit (the daemon asks the CLI per registry through the session).
+scenario_docker_build() {
+  need_docker
+  local ctx=$E2E_T/build-ctx mode
+  mkdir -p "$ctx"
+  echo built >"$ctx/built.txt"
+  for mode in classic buildkit; do
+    echo "--- $mode builder"
+    seed "$E2E_REG_A/e2e/base-$mode:1"
+    printf 'FROM %s\nCOPY built.txt /built.txt\n' "$E2E_REG_A/e2e/base-$mode:1" >"$ctx/Dockerfile"
+    if [[ $mode == classic ]]; then
+      DOCKER_BUILDKIT=0 e2e_docker build --pull -t "e2e-built-$mode:1" "$ctx"
+    else
+      DOCKER_BUILDKIT=1 e2e_docker build --pull --progress=plain -t "e2e-built-$mode:1" "$ctx"
+    fi
+    e2e_docker image inspect "e2e-built-$mode:1" >/dev/null
+    e2e_docker rmi -f "e2e-built-$mode:1" "$E2E_REG_A/e2e/base-$mode:1" >/dev/null 2>&1 || true
+  done
+}
+
+# 4. credsStore: ecr-login — ECR pulls work, and a non-ECR registry still works anonymously
+#    (the helper answers "credentials not found" and docker goes on without credentials).
+scenario_creds_store() {
+  need_docker
+  seed "$E2E_REG_A/e2e/store:1"
+  seed "$E2E_REG_PLAIN/anon/hello:1"
+  export DOCKER_CONFIG=$E2E_T/docker-credsstore
+  mkdir -p "$DOCKER_CONFIG"
+  echo '{"credsStore": "ecr-login"}' >"$DOCKER_CONFIG/config.json"
+  e2e_docker pull "$E2E_REG_A/e2e/store:1"
+  e2e_docker pull "$E2E_REG_PLAIN/anon/hello:1"
+  e2e_docker rmi "$E2E_REG_A/e2e/store:1" "$E2E_REG_PLAIN/anon/hello:1" >/dev/null
+}
+
+# 5. The registry refuses the token: the client fails at once with "unauthorized", nothing hangs,
+#    and the helper's cache is left as it was.
+scenario_registry_refuses_token() {
+  seed "$E2E_REG_A/e2e/refused:1" # warms the cache with a good token
+  local before after
+  before=$(helper_cache_sum)
+  [[ $before != none ]] || fail "no cache file after a successful copy"
+  registry_password a not-the-token # restarts the registry
+  expect_fail_fast 30 'unauthorized' e2e_skopeo inspect "docker://$E2E_REG_A/e2e/refused:1"
+  if have_docker; then
+    expect_fail_fast 30 'unauthorized|authentication required|no basic auth' \
+      e2e_docker pull "$E2E_REG_A/e2e/refused:1"
+  fi
+  after=$(helper_cache_sum)
+  [[ $before == "$after" ]] || fail "the helper's cache changed ($before -> $after)"
+  registry_password a token
+}
+
+# 6. Two registries in two accounts and two regions in one config.json.
+scenario_two_accounts_two_regions() {
+  helper_cache_clear
+  moto_reset
+  seed "$E2E_REG_A/e2e/multi:1"
+  seed "$E2E_REG_B/e2e/multi:1"
+  e2e_skopeo inspect "docker://$E2E_REG_A/e2e/multi:1" >/dev/null
+  e2e_skopeo inspect "docker://$E2E_REG_B/e2e/multi:1" >/dev/null
+  (($(moto_calls ecr:GetAuthorizationToken) >= 2)) || fail "expected a token per account"
+  if have_docker; then
+    e2e_docker pull "$E2E_REG_A/e2e/multi:1"
+    e2e_docker pull "$E2E_REG_B/e2e/multi:1"
+    e2e_docker rmi "$E2E_REG_A/e2e/multi:1" "$E2E_REG_B/e2e/multi:1" >/dev/null
+  fi
+}
+
+# 7. Many clients at once on a cold cache: all succeed, and moto saw exactly one
+#    GetAuthorizationToken per registry (the helper's single flight). Debian's Go helper has no
+#    single flight and fails the count.
+scenario_many_clients_cold_cache() {
+  local n=${E2E_PARALLEL:-10} i ref pids=() failed=0 calls
+  seed "$E2E_REG_A/e2e/many:1"
+  seed "$E2E_REG_B/e2e/many:1"
+  helper_cache_clear
+  moto_reset
+  for ((i = 0; i < n; i++)); do
+    if ((i % 2)); then ref=$E2E_REG_B/e2e/many:1; else ref=$E2E_REG_A/e2e/many:1; fi
+    e2e_skopeo inspect "docker://$ref" >"$E2E_T/many.$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      failed=$((failed + 1))
+      sed "s/^/    [client $i] /" "$E2E_T/many.$i.out" | tail -n 5
+    fi
+  done
+  ((failed == 0)) || fail "$failed of $n parallel inspects failed"
+  calls=$(moto_calls ecr:GetAuthorizationToken)
+  echo "moto saw $calls GetAuthorizationToken calls for 2 registries and $n clients"
+  ((calls == 2)) || fail "expected exactly one GetAuthorizationToken per registry (2), moto saw $calls"
+}
