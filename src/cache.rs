@@ -1,8 +1,8 @@
 //! The on-disk token cache, in the Go helper's `cache.json` format so both tools can share `~/.ecr`.
 //!
 //! Format: `{"Registries": {key: entry}, "Version": "1.0"}`, two-space indented, times in RFC 3339.
-//! Entries this tool does not understand are kept byte-for-byte (they are held as raw JSON),
-//! because the Go helper deletes a file it cannot parse and we do not want to be the reason.
+//! Entries this tool does not understand are kept as they are (held as JSON values), because
+//! the Go helper deletes a file it cannot parse and we do not want to be the reason.
 //!
 //! Concurrency: every write is read-merge-write under `cache.json.lock`, through a temp file in
 //! the same directory, fsync and rename, so readers never see a torn file and concurrent writers
@@ -12,7 +12,7 @@
 //! The cache is best effort: an unreadable or unwritable directory degrades to "no cache".
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -73,7 +73,7 @@ impl Entry {
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     #[serde(rename = "Registries", default)]
-    registries: BTreeMap<String, Box<RawValue>>,
+    registries: BTreeMap<String, Value>,
     #[serde(rename = "Version")]
     version: String,
 }
@@ -104,7 +104,7 @@ impl Cache {
     /// Reads one entry. Missing file, unknown key or an entry we cannot parse → `None`.
     pub fn get(&self, key: &str) -> Option<Entry> {
         let file = self.read()?;
-        serde_json::from_str(file.registries.get(key)?.get()).ok()
+        Entry::deserialize(file.registries.get(key)?).ok()
     }
 
     /// All entries whose key satisfies `keep`, parsed (unparseable ones skipped).
@@ -113,7 +113,7 @@ impl Cache {
         file.registries
             .into_iter()
             .filter(|(k, _)| keep(k))
-            .filter_map(|(k, v)| Some((k, serde_json::from_str(v.get()).ok()?)))
+            .filter_map(|(k, v)| Some((k, Entry::deserialize(&v).ok()?)))
             .collect()
     }
 
@@ -140,8 +140,8 @@ impl Cache {
                 }
             },
         };
-        let raw = serde_json::to_string(entry).map_err(std::io::Error::other)?;
-        file.registries.insert(key.to_string(), RawValue::from_string(raw).map_err(std::io::Error::other)?);
+        let value = serde_json::to_value(entry).map_err(std::io::Error::other)?;
+        file.registries.insert(key.to_string(), value);
         self.write_atomically(&file)
     }
 
@@ -295,7 +295,8 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         cache.put("us-east-1-xyz-123456789012", &entry(now, now + Duration::from_secs(3600)), Duration::from_secs(1)).expect("put");
         let text = fs::read_to_string(dir.path().join(CACHE_FILE)).expect("read");
-        assert!(text.contains(r#""Nested": [1, 2]"#) || text.contains(r#""Nested":[1,2]"#), "foreign entry kept: {text}");
+        let reread: Value = serde_json::from_str(&text).expect("valid json");
+        assert_eq!(reread["Registries"]["weird"]["Nested"], serde_json::json!([1, 2]), "foreign entry kept: {text}");
         assert!(cache.get("eu-west-1-abc-000000000000").is_some());
         assert!(cache.get("us-east-1-xyz-123456789012").is_some());
     }

@@ -7,6 +7,7 @@
 # Registries: $E2E_REG_A, $E2E_REG_B (ECR names, htpasswd AWS/<account>-auth-token),
 # $E2E_REG_PLAIN (not ECR, anonymous).
 
+# shellcheck disable=SC2034 # used by run.sh
 E2E_SCENARIOS=(
   skopeo_copy_inspect
   docker_pull_push
@@ -21,7 +22,9 @@ E2E_SCENARIOS=(
 scenario_skopeo_copy_inspect() {
   helper_cache_clear
   moto_reset
+  helper_calls_reset
   seed "$E2E_REG_A/e2e/hello:1"
+  helper_asked get "$E2E_REG_A"
   e2e_skopeo inspect "docker://$E2E_REG_A/e2e/hello:1" | jq -e '.Digest | startswith("sha256:")'
   (($(moto_calls ecr:GetAuthorizationToken) >= 1)) || fail "the helper never asked moto for a token"
   [[ -s $AWS_ECR_CACHE_DIR/cache.json ]] || fail "no cache file in $AWS_ECR_CACHE_DIR"
@@ -36,9 +39,13 @@ scenario_skopeo_copy_inspect() {
 scenario_docker_pull_push() {
   need_docker
   seed "$E2E_REG_A/e2e/pull:1"
+  helper_calls_reset
   e2e_docker pull "$E2E_REG_A/e2e/pull:1"
+  helper_asked get "^$E2E_REG_A\$"
   e2e_docker tag "$E2E_REG_A/e2e/pull:1" "$E2E_REG_A/e2e/pushed:1"
+  helper_calls_reset
   e2e_docker push "$E2E_REG_A/e2e/pushed:1"
+  helper_asked get "^$E2E_REG_A\$"
   e2e_skopeo inspect "docker://$E2E_REG_A/e2e/pushed:1" >/dev/null
   e2e_docker rmi "$E2E_REG_A/e2e/pull:1" "$E2E_REG_A/e2e/pushed:1" >/dev/null
 }
@@ -54,11 +61,17 @@ scenario_docker_build() {
     echo "--- $mode builder"
     seed "$E2E_REG_A/e2e/base-$mode:1"
     printf 'FROM %s\nCOPY built.txt /built.txt\n' "$E2E_REG_A/e2e/base-$mode:1" >"$ctx/Dockerfile"
+    helper_calls_reset
     if [[ $mode == classic ]]; then
       DOCKER_BUILDKIT=0 e2e_docker build --pull -t "e2e-built-$mode:1" "$ctx"
+      helper_asked get "^$E2E_REG_B\$" # every credHelpers registry, up front, used or not
     else
-      DOCKER_BUILDKIT=1 e2e_docker build --pull --progress=plain -t "e2e-built-$mode:1" "$ctx"
+      DOCKER_BUILDKIT=1 e2e_docker build --pull --progress=plain -t "e2e-built-$mode:1" "$ctx" \
+        2>&1 | tee "$E2E_T/buildkit.out"
+      grep -q "\[auth\] sharing credentials for $E2E_REG_A" "$E2E_T/buildkit.out" ||
+        fail "BuildKit did not ask the CLI for credentials through the session"
     fi
+    helper_asked get "$E2E_REG_A"
     e2e_docker image inspect "e2e-built-$mode:1" >/dev/null
     e2e_docker rmi -f "e2e-built-$mode:1" "$E2E_REG_A/e2e/base-$mode:1" >/dev/null 2>&1 || true
   done
@@ -73,8 +86,11 @@ scenario_creds_store() {
   export DOCKER_CONFIG=$E2E_T/docker-credsstore
   mkdir -p "$DOCKER_CONFIG"
   echo '{"credsStore": "ecr-login"}' >"$DOCKER_CONFIG/config.json"
+  helper_calls_reset
   e2e_docker pull "$E2E_REG_A/e2e/store:1"
+  helper_asked get "^$E2E_REG_A\$"
   e2e_docker pull "$E2E_REG_PLAIN/anon/hello:1"
+  helper_asked get "^$E2E_REG_PLAIN\$" # answered "credentials not found": anonymous pull
   e2e_docker rmi "$E2E_REG_A/e2e/store:1" "$E2E_REG_PLAIN/anon/hello:1" >/dev/null
 }
 

@@ -5,22 +5,24 @@
 # (unshare --mount --propagation private) and runs every scenario in a child bash that sources
 # this file again for its helpers; the world's state travels in exported E2E_* variables.
 #
-# The world, all on loopback:
-#   moto (tests/support/moto_launcher.py)      127.0.0.1:<random>      the AWS API
-#   TLS front to moto (tls_front.py)           $E2E_IP_PREFIX.5:443    api.ecr.<region>.amazonaws.com,
-#                                                                      for helpers ignoring AWS_ENDPOINT_URL_*
-#   docker-registry, htpasswd AWS/<A>-auth-token  $E2E_IP_PREFIX.2:443  $E2E_REG_A
-#   docker-registry, htpasswd AWS/<B>-auth-token  $E2E_IP_PREFIX.3:443  $E2E_REG_B
-#   docker-registry, anonymous                  $E2E_IP_PREFIX.4:443    $E2E_REG_PLAIN
-#   dockerd (vfs, no bridge, no iptables)       unix://$E2E_T/docker.sock
+# The world, all on loopback (P = $E2E_IP_PREFIX, a random 127.x.y per run):
+#   moto (tests/support/moto_launcher.py)       127.0.0.1:<random>  the AWS API
+#   TLS front to moto (tls_front.py)            P.5:443   api.ecr.<region>.amazonaws.com, sts...
+#                                                         (for helpers ignoring AWS_ENDPOINT_URL_*)
+#   docker-registry, htpasswd AWS:<A>-auth-token P.2:443   $E2E_REG_A
+#   docker-registry, htpasswd AWS:<B>-auth-token P.3:443   $E2E_REG_B
+#   docker-registry, anonymous                   P.4:443   $E2E_REG_PLAIN (not an ECR name)
+#   dockerd (vfs, no bridge, no iptables)        unix://$E2E_T/docker.sock
 # Names resolve through a test hosts file bind-mounted over /etc/hosts; /etc/resolv.conf points
 # at loopback so no name ever leaves the machine; /etc/docker is replaced by a test directory
-# holding certs.d/<host>/ca.crt for the test CA (read by dockerd and skopeo alike).
+# holding certs.d/<host>/ca.crt for the test CA (read by dockerd and skopeo alike); /run is a
+# private tmpfs. Nothing outside $E2E_T is written.
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_DIR/../.." && pwd)
 
-: "${E2E_IP_PREFIX:=127.0.73}"
+# A /24 of loopback of our own, random per run so two runs on one machine do not collide.
+: "${E2E_IP_PREFIX:=127.$((RANDOM % 200 + 30)).$((RANDOM % 250 + 1))}"
 : "${E2E_CMD_TIMEOUT:=120}"          # any single client command
 : "${E2E_SCENARIO_TIMEOUT:=420}"     # a whole scenario
 E2E_ACCOUNT_A=123456789012
@@ -116,7 +118,7 @@ _e2e_in_private_ns() {
 
 world_bind() { # SRC DST: bind-mount, inside our private mount namespace only
   _e2e_in_private_ns || e2e_die "refusing to mount outside a private mount namespace"
-  mount --bind "$1" "$2" || return 1
+  mount -n --bind "$1" "$2" || return 1
   echo "$2" >>"$E2E_T/mounts"
 }
 
@@ -161,6 +163,12 @@ EOF
   done
   echo '{}' >"$etc/docker/daemon.json"
   [[ -d /etc/docker ]] || e2e_die "/etc/docker is missing (install docker.io: tests/e2e/install-deps.sh)"
+  # A private /run, so what dockerd and mount(8) create there (/run/docker/plugins, ...) vanishes.
+  _e2e_in_private_ns || e2e_die "refusing to mount outside a private mount namespace"
+  mount -n -t tmpfs -o mode=755 e2e-run /run || return 1
+  echo /run >>"$E2E_T/mounts"
+  ln -s /dev/shm /run/shm
+  mkdir -m 1777 /run/lock
   world_bind "$etc/hosts" /etc/hosts &&
     world_bind "$etc/resolv.conf" /etc/resolv.conf &&
     world_bind "$etc/docker" /etc/docker
@@ -214,7 +222,11 @@ registry_password() {
   local name=$1 pw=$2 account
   case $name in a) account=$E2E_ACCOUNT_A ;; b) account=$E2E_ACCOUNT_B ;; *) e2e_die "registry $name has no auth" ;; esac
   [[ $pw == token ]] && pw=$account-auth-token
-  htpasswd -Bbc "$E2E_T/registry-$name/htpasswd" AWS "$pw" 2>/dev/null || return 1
+  mkdir -p "$E2E_T/registry-$name"
+  htpasswd -Bbc "$E2E_T/registry-$name/htpasswd" AWS "$pw" 2>/dev/null || {
+    e2e_log "htpasswd failed for registry $name"
+    return 1
+  }
   if [[ $pw == "$account-auth-token" ]]; then
     rm -f "$E2E_T/registry-$name/changed"
   else
@@ -234,7 +246,23 @@ _world_registries() {
 
 _world_clients() { # helper on PATH, HOME with config.json, skopeo/containers config, helper env
   mkdir -p "$E2E_T/bin" "$E2E_T/home/.docker" "$E2E_T/run" "$E2E_T/ecr" "$E2E_T/aws" "$E2E_T/containers"
-  ln -sf "$ECR_LOGIN_BIN" "$E2E_T/bin/docker-credential-ecr-login"
+  : >"$E2E_T/helper-calls.log"
+  if [[ ${E2E_HELPER_SHIM:-1} == 1 ]]; then
+    # A thin shim records each call ("ACTION INPUT") in helper-calls.log, then execs the helper
+    # with the same arguments, environment and stdin bytes (from a file, not the client's pipe).
+    sed -e "s|@T@|$E2E_T|g" -e "s|@BIN@|$ECR_LOGIN_BIN|g" >"$E2E_T/bin/docker-credential-ecr-login" <<'EOF'
+#!/bin/bash
+in=$(mktemp "@T@/helper-stdin.XXXXXX")
+cat >"$in"
+printf '%s %s\n' "${1:-}" "$(head -c 300 "$in" | tr -d '\n')" >>"@T@/helper-calls.log"
+exec <"$in"
+rm -f "$in"
+exec "@BIN@" "$@"
+EOF
+    chmod 755 "$E2E_T/bin/docker-credential-ecr-login"
+  else
+    ln -sf "$ECR_LOGIN_BIN" "$E2E_T/bin/docker-credential-ecr-login"
+  fi
   ln -sf "$E2E_DOCKER_BIN" "$E2E_T/bin/docker"
   printf '{\n  "credHelpers": {\n    "%s": "ecr-login",\n    "%s": "ecr-login"\n  }\n}\n' \
     "$E2E_REG_A" "$E2E_REG_B" >"$E2E_T/home/.docker/config.json"
@@ -379,10 +407,10 @@ world_down() {
   fi
   # dockerd's own mounts under our directory, then ours, newest first.
   local m
-  while read -r m; do umount -l "$m" 2>/dev/null; done < <(
+  while read -r m; do umount -n -l "$m" 2>/dev/null; done < <(
     awk -v t="$E2E_T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
   if [[ -s $E2E_T/mounts ]]; then
-    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done < <(tac "$E2E_T/mounts")
+    while read -r m; do umount -n "$m" 2>/dev/null || umount -n -l "$m"; done < <(tac "$E2E_T/mounts")
   fi
   : >"$E2E_T/mounts"
   if [[ ${E2E_KEEP:-0} == 1 ]]; then
@@ -427,6 +455,19 @@ helper_cache_sum() { # a fingerprint of the helper's cache file ("none" if absen
     echo none
   fi
 }
+
+# helper_asked ACTION REGEX: the helper was called with ACTION and input (stdin) matching REGEX since
+# the last helper_calls_reset (always true with E2E_HELPER_SHIM=0, where calls are not recorded).
+helper_asked() {
+  [[ ${E2E_HELPER_SHIM:-1} == 1 ]] || return 0
+  awk -v a="$1" -v re="$2" '$1 == a && substr($0, length(a) + 2) ~ re { f = 1 } END { exit !f }' \
+    "$E2E_T/helper-calls.log" && return 0
+  echo "the helper was not called as '$1' with input matching /$2/; calls seen:" >&2
+  sed 's/^/    /' "$E2E_T/helper-calls.log" >&2
+  return 1
+}
+
+helper_calls_reset() { : >"$E2E_T/helper-calls.log"; }
 
 # seed IMAGE_REF: copy the test image there with skopeo (through the helper for ECR names).
 seed() { e2e_skopeo copy --quiet "oci:$E2E_OCI:latest" "docker://$1"; }

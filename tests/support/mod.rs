@@ -1,0 +1,231 @@
+//! Test world for the integration tests: moto (the AWS API emulator, through
+//! `tests/support/moto_launcher.py`) on a loopback port, and the helper binary run as a real
+//! process with a clean environment. Every process started here is killed on drop.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-ecr-login");
+pub const ACCOUNT: &str = "123456789012";
+pub const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+/// moto's deterministic password for an account's token.
+pub fn password_for(account: &str) -> String {
+    format!("{account}-auth-token")
+}
+
+/// A running moto server; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port_file = dir.path().join("port");
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
+        let log = std::fs::File::create(dir.path().join("moto.log")).expect("moto log");
+        let child = Command::new("python3")
+            .arg(launcher)
+            .args(["--port", "0", "--port-file"])
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start moto (pip install 'moto[server]')");
+        let mut moto = Moto { child, port: 0, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                moto.port = text.trim().parse().expect("port");
+                return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto did not start within 30 s");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Calls per API, e.g. `ecr:GetAuthorizationToken`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        serde_json::from_str(&http(self.port, "GET", "/_test/calls")).expect("calls json")
+    }
+
+    pub fn count(&self, api: &str) -> u64 {
+        self.calls().get(api).copied().unwrap_or(0)
+    }
+
+    /// Fault mode for token and STS calls: none, error500, hang, expired, denied, slow.
+    pub fn fault(&self, mode: &str) {
+        http(self.port, "POST", &format!("/_test/fault?mode={mode}&delay=0.7"));
+    }
+
+    pub fn reset(&self) {
+        http(self.port, "POST", "/_test/reset");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 request on loopback; returns the body.
+pub fn http(port: u16, method: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+/// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).
+pub struct BlackHole {
+    pub port: u16,
+}
+
+impl BlackHole {
+    pub fn start() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream); // keep it open, say nothing
+            }
+        });
+        BlackHole { port }
+    }
+}
+
+/// A sandboxed run environment for the helper: its own HOME and cache directory.
+pub struct World {
+    pub home: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+impl World {
+    /// Static test keys, moto as ECR/STS, no instance metadata.
+    pub fn new(moto: &Moto) -> World {
+        let mut world = World::bare();
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            world.set(k, v);
+        }
+        world.set("AWS_ENDPOINT_URL_ECR", &moto.url());
+        world.set("AWS_ENDPOINT_URL_ECR_PUBLIC", &moto.url());
+        world.set("AWS_ENDPOINT_URL_STS", &moto.url());
+        world
+    }
+
+    /// No credentials at all, only HOME and the cache directory.
+    pub fn bare() -> World {
+        let home = tempfile::tempdir().expect("home");
+        let mut env = BTreeMap::new();
+        env.insert("HOME".to_string(), home.path().display().to_string());
+        env.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_default());
+        env.insert("AWS_ECR_CACHE_DIR".to_string(), home.path().join("ecr").display().to_string());
+        env.insert("AWS_ECR_LOG_LEVEL".to_string(), "debug".to_string());
+        World { home, env }
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut World {
+        self.env.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut World {
+        self.env.remove(key);
+        self
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        PathBuf::from(&self.env["AWS_ECR_CACHE_DIR"])
+    }
+
+    pub fn cache_file(&self) -> PathBuf {
+        self.cache_dir().join("cache.json")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.cache_dir().join("log/ecr-login.log")).unwrap_or_default()
+    }
+
+    pub fn write_home_file(&self, relative: &str, text: &str) {
+        let path = self.home.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_clear().envs(&self.env);
+        cmd
+    }
+
+    /// Runs the helper with `stdin` and waits for it.
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn helper");
+        let mut input = child.stdin.take().expect("stdin");
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&data); // the helper may stop reading early
+        });
+        let output = child.wait_with_output().expect("wait helper");
+        let _ = writer.join();
+        output
+    }
+
+    pub fn get(&self, host: &str) -> Output {
+        self.run(&["get"], host.as_bytes())
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a successful `get` reply with the given password.
+pub fn assert_credentials(output: &Output, server_url: &str, password: &str) {
+    assert_eq!(
+        stdout(output),
+        format!("{{\"ServerURL\":\"{server_url}\",\"Username\":\"AWS\",\"Secret\":\"{password}\"}}\n"),
+        "stderr: {}",
+        stderr(output)
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+/// Asserts the not-found sentinel (exit 1, exactly that line on stdout).
+pub fn assert_not_found(output: &Output) {
+    assert_eq!(stdout(output), "credentials not found in native keychain\n", "stderr: {}", stderr(output));
+    assert_eq!(output.status.code(), Some(1));
+}
