@@ -155,6 +155,7 @@ fn store(stdin: impl Read, settings: &Settings) -> Outcome {
     };
     if settings.ignore_creds_storage {
         let _ = request;
+        crate::logging::activate();
         tracing::warn!("ignoring store: AWS_ECR_IGNORE_CREDS_STORAGE=true");
         return Outcome::ok(String::new());
     }
@@ -168,6 +169,7 @@ fn erase(stdin: impl Read, settings: &Settings) -> Outcome {
     };
     if settings.ignore_creds_storage {
         let _ = server_url;
+        crate::logging::activate();
         tracing::warn!("ignoring erase: AWS_ECR_IGNORE_CREDS_STORAGE=true");
         return Outcome::ok(String::new());
     }

@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
@@ -21,9 +21,29 @@ pub const LOG_FILE: &str = "ecr-login.log";
 /// Rotation threshold for the log file.
 pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
 
-/// Installs the file logger. Does nothing when `level` is `None` or there is no directory.
+/// The logger's settings until [`activate`] installs it.
+static PENDING: OnceLock<(PathBuf, Level)> = OnceLock::new();
+
+/// Configures the file logger. At `debug` and `trace` it is installed at once; at the quieter
+/// levels installing is deferred to [`activate`], called where the slow paths begin. A cached
+/// `get` logs nothing at `info`, and skipping the subscriber set-up (its span registry
+/// preallocates) keeps that path's memory and start-up small.
 pub fn init(dir: Option<PathBuf>, level: Option<Level>) {
     let (Some(dir), Some(level)) = (dir, level) else { return };
+    let _ = PENDING.set((dir, level));
+    if level >= Level::DEBUG {
+        activate();
+    }
+}
+
+/// Installs the configured logger if it is not installed yet. Cheap to call repeatedly.
+pub fn activate() {
+    static ACTIVE: OnceLock<()> = OnceLock::new();
+    let Some((dir, level)) = PENDING.get() else { return };
+    ACTIVE.get_or_init(|| install(dir.clone(), *level));
+}
+
+fn install(dir: PathBuf, level: Level) {
     let writer = CappedFile { dir, file: Mutex::new(None) };
     let ours = LevelFilter::from_level(level);
     // SDK crates may log request details at trace; cap them at debug.

@@ -9,6 +9,7 @@ fn main() {
     if args.get(1).is_some_and(|a| a == "export") {
         let settings = Settings::from_env();
         ecr_login::logging::init(settings.log_dir(), settings.log_level);
+        ecr_login::logging::activate();
         std::process::exit(ecr_login::export::main(args[2..].to_vec()));
     }
     let outcome = match args.len() {

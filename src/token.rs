@@ -75,6 +75,7 @@ pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
         }
     }
 
+    crate::logging::activate(); // the slow path starts here: from now on there may be news to log
     // Single flight: whoever holds the key's lock fetches; the others wait, then re-read.
     let guard = request.cache.map(|c| c.lock_key(&key, request.fetch_timeout));
     let mut cached = cached;

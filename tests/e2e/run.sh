@@ -7,12 +7,13 @@
 # Needs root (a private mount namespace, port 443 on loopback addresses, dockerd). Where that or
 # a tool is missing it skips loudly — except under CI=true, where it fails.
 # Env: E2E_KEEP=1 keeps the world's directory; E2E_VERBOSE=1 prints every scenario's output;
+#      E2E_NO_DOCKERD=1 runs without dockerd (its scenarios skip); E2E_HELPER_SHIM=0 (README);
 #      E2E_PARALLEL (10), E2E_CMD_TIMEOUT (120 s), E2E_SCENARIO_TIMEOUT (420 s), E2E_IP_PREFIX.
 # Last line: "N passed, N failed[, N skipped]"; exit status non-zero on any failure.
 set -uo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scenarios.sh
+# shellcheck source=tests/e2e/scenarios.sh
 . "$E2E_DIR/scenarios.sh"
 
 if (($# > 0)); then selected=("$@"); else selected=("${E2E_SCENARIOS[@]}"); fi
@@ -68,29 +69,33 @@ if [[ ${E2E_IN_NAMESPACE:-} != 1 ]]; then
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   python3 -c 'import moto.moto_server.threaded_moto_server, werkzeug' 2>/dev/null || missing+=("moto[server]")
-  ((${#missing[@]} == 0)) || cannot_run "missing ${missing[*]} (run tests/e2e/install-deps.sh)"
   (($(id -u) == 0)) || cannot_run "needs root for a private mount namespace, port 443 and dockerd"
+  ((${#missing[@]} == 0)) || cannot_run "missing ${missing[*]} (run tests/e2e/install-deps.sh)"
   unshare --mount --propagation private true 2>/dev/null || cannot_run "cannot create a mount namespace here"
   export ECR_LOGIN_BIN E2E_IN_NAMESPACE=1
   exec unshare --mount --propagation private -- bash "$E2E_DIR/run.sh" "$@"
 fi
 
 # ---- inside the private mount namespace
-# shellcheck source=world.sh
+# shellcheck source=tests/e2e/world.sh
 . "$E2E_DIR/world.sh"
 
+scenario_pid=
 on_exit() {
   local rc=$?
-  if ((summary_done == 0)); then
-    # We are leaving early (world_up failed or we were interrupted): show why.
-    if [[ -n ${E2E_T:-} && -d $E2E_T/logs ]]; then
-      local f
-      for f in "$E2E_T"/logs/*.log; do
-        [[ -s $f ]] || continue
-        echo "--- last lines of ${f##*/}" >&2
-        tail -n 15 "$f" | sed 's/^/    /' >&2
-      done
-    fi
+  if [[ -n $scenario_pid ]]; then
+    # Interrupted mid-scenario: timeout passes TERM on to the scenario's whole process group.
+    kill -TERM "$scenario_pid" 2>/dev/null
+    wait "$scenario_pid" 2>/dev/null
+  fi
+  if ((summary_done == 0 && interrupted == 0)) && [[ -n ${E2E_T:-} && -d $E2E_T/logs ]]; then
+    # The world did not come up: show why.
+    local f
+    for f in "$E2E_T"/logs/*.log; do
+      [[ -s $f ]] || continue
+      echo "--- last lines of ${f##*/}" >&2
+      tail -n 8 "$f" | cut -c1-400 | sed 's/^/    /' >&2
+    done
   fi
   world_down
   if ((summary_done == 0)); then
@@ -101,7 +106,8 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
-trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM HUP
+interrupted=0
+trap 'interrupted=1; echo "e2e: interrupted" >&2; exit 130' INT TERM HUP
 
 start=$SECONDS
 world_up || e2e_die "the world did not come up"
@@ -114,8 +120,11 @@ for name in "${selected[@]}"; do
   # shellcheck disable=SC2016 # expanded by the child bash
   timeout -k 10 "$E2E_SCENARIO_TIMEOUT" bash -c \
     'set -euo pipefail; . "$1/world.sh"; . "$1/scenarios.sh"; "scenario_$2"' _ "$E2E_DIR" "$name" \
-    >"$log" 2>&1 </dev/null
+    >"$log" 2>&1 </dev/null &
+  scenario_pid=$! # in the background so a signal to us is handled at once (see on_exit)
+  wait "$scenario_pid"
   rc=$?
+  scenario_pid=
   took=$((SECONDS - s0))
   case $rc in
     0)

@@ -2,8 +2,10 @@
 # End-to-end scenarios. Each is a function `scenario_NAME` run by run.sh in its own bash
 # (set -euo pipefail, world.sh sourced, the world already up); exit 0 passes, 77 skips, else fails.
 # To add one: write the function below and append NAME to E2E_SCENARIOS.
-# Helpers (world.sh): seed REF, e2e_skopeo, e2e_docker, need_docker, have_docker, moto_calls API, moto_reset,
-# helper_cache_clear, helper_cache_sum, registry_password a|b PASSWORD|token, expect_fail_fast, fail.
+# Helpers (world.sh): seed REF, e2e_skopeo, e2e_docker, need_docker, have_docker, fail,
+# moto_calls API, moto_reset, moto_fault MODE [DELAY], helper_asked ACTION REGEX,
+# helper_calls_reset, helper_cache_clear, helper_cache_sum, registry_password a|b PASSWORD|token,
+# expect_fail_fast SECONDS REGEX COMMAND...
 # Registries: $E2E_REG_A, $E2E_REG_B (ECR names, htpasswd AWS/<account>-auth-token),
 # $E2E_REG_PLAIN (not ECR, anonymous).
 
@@ -24,7 +26,7 @@ scenario_skopeo_copy_inspect() {
   moto_reset
   helper_calls_reset
   seed "$E2E_REG_A/e2e/hello:1"
-  helper_asked get "$E2E_REG_A"
+  helper_asked get "^$E2E_REG_A\$"
   e2e_skopeo inspect "docker://$E2E_REG_A/e2e/hello:1" | jq -e '.Digest | startswith("sha256:")'
   (($(moto_calls ecr:GetAuthorizationToken) >= 1)) || fail "the helper never asked moto for a token"
   [[ -s $AWS_ECR_CACHE_DIR/cache.json ]] || fail "no cache file in $AWS_ECR_CACHE_DIR"
@@ -71,7 +73,7 @@ scenario_docker_build() {
       grep -q "\[auth\] sharing credentials for $E2E_REG_A" "$E2E_T/buildkit.out" ||
         fail "BuildKit did not ask the CLI for credentials through the session"
     fi
-    helper_asked get "$E2E_REG_A"
+    helper_asked get "^$E2E_REG_A\$"
     e2e_docker image inspect "e2e-built-$mode:1" >/dev/null
     e2e_docker rmi -f "e2e-built-$mode:1" "$E2E_REG_A/e2e/base-$mode:1" >/dev/null 2>&1 || true
   done
@@ -137,19 +139,30 @@ scenario_many_clients_cold_cache() {
   seed "$E2E_REG_B/e2e/many:1"
   helper_cache_clear
   moto_reset
+  # Each token takes 2 s to come back, so every client starting within that window overlaps
+  # with the first fetch: only a single flight keeps the count at one per registry.
+  moto_fault slow 2
+  local go=$E2E_T/many.go
+  rm -f "$go"
   for ((i = 0; i < n; i++)); do
     if ((i % 2)); then ref=$E2E_REG_B/e2e/many:1; else ref=$E2E_REG_A/e2e/many:1; fi
-    e2e_skopeo inspect "docker://$ref" >"$E2E_T/many.$i.out" 2>&1 &
+    # Every client waits at the same start line, so their helpers really overlap.
+    # shellcheck disable=SC2016 # expanded by the child bash
+    (timeout --foreground 30 bash -c 'until [[ -e $1 ]]; do sleep 0.01; done' _ "$go" &&
+      e2e_skopeo inspect "docker://$ref") >"$E2E_T/many.$i.out" 2>&1 &
     pids+=($!)
   done
+  sleep 1
+  touch "$go"
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
       failed=$((failed + 1))
       sed "s/^/    [client $i] /" "$E2E_T/many.$i.out" | tail -n 5
     fi
   done
-  ((failed == 0)) || fail "$failed of $n parallel inspects failed"
   calls=$(moto_calls ecr:GetAuthorizationToken)
+  moto_reset
+  ((failed == 0)) || fail "$failed of $n parallel inspects failed"
   echo "moto saw $calls GetAuthorizationToken calls for 2 registries and $n clients"
   ((calls == 2)) || fail "expected exactly one GetAuthorizationToken per registry (2), moto saw $calls"
 }

@@ -58,6 +58,25 @@ e2e_wait() {
   done
 }
 
+# e2e_wait_alive NAME SECONDS DESCRIPTION COMMAND...: e2e_wait, but give up at once if the
+# process we started as NAME has died (its log says why).
+e2e_wait_alive() {
+  local name=$1 secs=$2 what=$3 pid st; shift 3
+  read -r _ pid st < <(awk -v n="$name" '$1 == n { l = $0 } END { print l }' "$E2E_T/procs")
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ! _e2e_alive "$pid" "$st"; then
+      e2e_log "$name died while we waited for $what: $(tail -n 3 "$E2E_T/logs/$name.log" | cut -c1-300)"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      e2e_log "timed out after ${secs}s waiting for $what"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 _e2e_starttime() { # the kernel's start time of PID, to never signal a recycled pid
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
@@ -177,15 +196,16 @@ EOF
 _world_moto() {
   world_spawn moto "$E2E_PYTHON" "$E2E_REPO/tests/support/moto_launcher.py" \
     --port 0 --port-file "$E2E_T/moto.port" ${E2E_MOTO_EXPIRY:+--expiry-seconds "$E2E_MOTO_EXPIRY"}
-  e2e_wait 90 "moto to listen" test -s "$E2E_T/moto.port" || return 1
+  e2e_wait_alive moto 90 "moto to listen" test -s "$E2E_T/moto.port" || return 1
   E2E_MOTO_URL=http://127.0.0.1:$(cat "$E2E_T/moto.port")
   export E2E_MOTO_URL
-  e2e_wait 30 "moto to answer" curl -fsS --max-time 2 "$E2E_MOTO_URL/_test/calls"
+  e2e_wait_alive moto 30 "moto to answer" curl -fsS --max-time 2 "$E2E_MOTO_URL/_test/calls"
   world_spawn api-front "$E2E_PYTHON" "$E2E_DIR/tls_front.py" --listen "$E2E_IP_API:443" \
     --to "127.0.0.1:$(cat "$E2E_T/moto.port")" --cert "$E2E_T/tls/server.crt" \
     --key "$E2E_T/tls/server.key" --log "$E2E_T/api-front.connections"
-  e2e_wait 30 "the API TLS front" curl -fsS --max-time 2 --cacert "$E2E_T/tls/ca.crt" \
-    "https://api.ecr.$E2E_REGION_A.amazonaws.com/_test/calls"
+  e2e_wait_alive api-front 30 "the API TLS front" curl -fsS --max-time 2 --cacert "$E2E_T/tls/ca.crt" \
+    "https://api.ecr.$E2E_REGION_A.amazonaws.com/_test/calls" || return 1
+  : >"$E2E_T/api-front.connections" # forget our own readiness check
 }
 
 # registry_start NAME: (re)start registry NAME (a, b or plain) from its config in $E2E_T.
@@ -210,7 +230,7 @@ registry_start() {
   } >"$d/config.yml"
   world_spawn "registry-$name" /usr/bin/docker-registry serve "$d/config.yml"
   # Ready when /v2/ answers over TLS through the test CA: 401 with auth, 200 anonymous.
-  e2e_wait 30 "registry $host" curl -sS -o /dev/null --max-time 2 --cacert "$E2E_T/tls/ca.crt" \
+  e2e_wait_alive "registry-$name" 30 "registry $host" curl -sS -o /dev/null --max-time 2 --cacert "$E2E_T/tls/ca.crt" \
     "https://$host/v2/"
 }
 
@@ -326,6 +346,11 @@ _e2e_blob() { # LAYOUT FILE -> hex digest; moves FILE into the layout
 
 _world_dockerd() { # sets E2E_DOCKERD_OK=1, or 0 with E2E_DOCKERD_WHY
   E2E_DOCKERD_OK=0
+  if [[ ${E2E_NO_DOCKERD:-0} == 1 ]]; then
+    E2E_DOCKERD_WHY="E2E_NO_DOCKERD=1"
+    export E2E_DOCKERD_OK E2E_DOCKERD_WHY
+    return 0
+  fi
   if [[ ! -x /usr/sbin/dockerd || ! -x $E2E_DOCKER_BIN ]]; then
     E2E_DOCKERD_WHY="Debian's docker.io is not installed (/usr/sbin/dockerd, /usr/bin/docker)"
     export E2E_DOCKERD_OK E2E_DOCKERD_WHY
@@ -432,12 +457,14 @@ _e2e_stop_pidfile() { # NAME PIDFILE: a daemon our dockerd started and recorded 
 # ---------------------------------------------------------------------------------------------
 # helpers for scenarios
 
+# Client commands: bounded by E2E_CMD_TIMEOUT. --foreground keeps them in the scenario's
+# process group, so the scenario's own timeout (or an interrupted run) takes them down too.
 e2e_skopeo() {
-  timeout -k 5 "$E2E_CMD_TIMEOUT" skopeo --policy "$E2E_T/containers/policy.json" "$@"
+  timeout --foreground -k 5 "$E2E_CMD_TIMEOUT" skopeo --policy "$E2E_T/containers/policy.json" "$@"
 }
 
 e2e_docker() {
-  timeout -k 5 "$E2E_CMD_TIMEOUT" "$E2E_DOCKER_BIN" "$@"
+  timeout --foreground -k 5 "$E2E_CMD_TIMEOUT" "$E2E_DOCKER_BIN" "$@"
 }
 
 moto_calls() { # API -> how many calls moto saw since the last reset (0 if none)
@@ -445,6 +472,12 @@ moto_calls() { # API -> how many calls moto saw since the last reset (0 if none)
 }
 
 moto_reset() { curl -fsS --max-time 5 -X POST "$E2E_MOTO_URL/_test/reset" >/dev/null; }
+
+# moto_fault MODE [DELAY]: none, error500, hang, expired, denied, slow (DELAY seconds) — for the
+# token and STS calls, until the next moto_reset (run.sh resets between scenarios).
+moto_fault() {
+  curl -fsS --max-time 5 -X POST "$E2E_MOTO_URL/_test/fault?mode=$1&delay=${2:-0}" >/dev/null
+}
 
 helper_cache_clear() { rm -rf "${AWS_ECR_CACHE_DIR:?}"/* "$HOME/.ecr"; }
 

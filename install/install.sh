@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# README command 1: build the release binary, install it, and show it runs.
+#   ./install/install.sh                 installs into ~/.local/bin
+#   PREFIX=/usr/local ./install/install.sh   installs into /usr/local/bin
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
+if ! command -v cargo >/dev/null; then
+  echo "install.sh: cargo (Rust >= 1.94.1) is required: https://rustup.rs" >&2
+  exit 1
+fi
+
+ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export ECR_LOGIN_GIT_COMMIT
+cargo build --release --locked
+
+prefix="${PREFIX:-$HOME/.local}"
+mkdir -p "$prefix/bin"
+install -m 0755 "$CARGO_TARGET_DIR/release/docker-credential-ecr-login" "$prefix/bin/docker-credential-ecr-login"
+echo "installed $prefix/bin/docker-credential-ecr-login"
+"$prefix/bin/docker-credential-ecr-login" version
+
+case ":$PATH:" in
+  *":$prefix/bin:"*) ;;
+  *) echo "note: $prefix/bin is not on PATH; add it so Docker can find the helper" ;;
+esac
+cat <<'MSG'
+
+To use it with Docker, add to ~/.docker/config.json (per registry):
+  { "credHelpers": { "123456789012.dkr.ecr.us-east-1.amazonaws.com": "ecr-login",
+                     "public.ecr.aws": "ecr-login" } }
+or for every registry:
+  { "credsStore": "ecr-login" }
+MSG

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# README command 2: install every test dependency, then run every test.
+# Runs lints, unit and integration tests (moto as the AWS API), the export tests against local
+# fakes, the end-to-end tests (real dockerd, skopeo and registry), deploy-file validation and the
+# benchmark. Set SKIP_BENCH=1 to leave the benchmark out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
+export CARGO_TERM_COLOR=never
+
+bash install/test-deps.sh
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== unit and integration tests"
+cargo test --locked 2>&1 | tee "${TMPDIR:-/tmp}/ecr-login-cargo-test.log"
+
+echo "== release build"
+cargo build --release --locked
+release_bin="$CARGO_TARGET_DIR/release/docker-credential-ecr-login"
+
+if [ -f tests/deploy_validate.sh ]; then
+  echo "== deploy files"
+  bash tests/deploy_validate.sh
+fi
+
+if [ -z "${SKIP_BENCH:-}" ]; then
+  echo "== benchmark (figures, not pass/fail)"
+  ECR_LOGIN_BIN="$release_bin" bash install/bench.sh
+  if [ -f bench/export_bench.sh ]; then ECR_LOGIN_BIN="$release_bin" bash bench/export_bench.sh; fi
+fi
+
+if [ -f tests/e2e/run.sh ]; then
+  echo "== end-to-end (dockerd, skopeo, docker-registry)"
+  ECR_LOGIN_BIN="$release_bin" bash tests/e2e/run.sh
+fi
