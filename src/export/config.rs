@@ -116,26 +116,46 @@ pub fn default_path(home: Option<&Path>) -> Option<PathBuf> {
 /// Reads, validates and resolves the config. `selected` are `--target` names (empty: all).
 pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let err = |key: &str, reason: String| ConfigError { file: file.clone(), key: key.to_string(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| err("-", format!("cannot read the config file: {e}")))?;
+    let err = |key: &str, reason: String| ConfigError {
+        file: file.clone(),
+        key: key.to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err("-", format!("cannot read the config file: {e}")))?;
     warn_if_readable_by_others(path, "config file");
     parse(&text, path, selected, home)
 }
 
 /// Validates config text (`path` is only used in messages and to resolve relative key files).
-pub fn parse(text: &str, path: &Path, selected: &[String], home: Option<&Path>) -> Result<Config, ConfigError> {
+pub fn parse(
+    text: &str,
+    path: &Path,
+    selected: &[String],
+    home: Option<&Path>,
+) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let cx = Cx { file: &file, home };
-    let table: Table = text.parse::<Table>().map_err(|e| cx.err("-", format!("invalid TOML: {}", one_line(&e.to_string()))))?;
+    let table: Table = text
+        .parse::<Table>()
+        .map_err(|e| cx.err("-", format!("invalid TOML: {}", one_line(&e.to_string()))))?;
     for key in table.keys() {
         if !matches!(key.as_str(), "defaults" | "source" | "target") {
-            return Err(cx.err(key, "unknown key (expected [defaults], [[source]], [[target]])".into()));
+            return Err(cx.err(
+                key,
+                "unknown key (expected [defaults], [[source]], [[target]])".into(),
+            ));
         }
     }
     let defaults = parse_defaults(&cx, table.get("defaults"))?;
     let sources = parse_sources(&cx, table.get("source"))?;
     let targets = parse_targets(&cx, table.get("target"), &sources, selected)?;
-    Ok(Config { path: path.to_path_buf(), defaults, sources, targets })
+    Ok(Config {
+        path: path.to_path_buf(),
+        defaults,
+        sources,
+        targets,
+    })
 }
 
 struct Cx<'a> {
@@ -145,7 +165,11 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn err(&self, key: &str, reason: String) -> ConfigError {
-        ConfigError { file: self.file.to_string(), key: key.to_string(), reason }
+        ConfigError {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            reason,
+        }
     }
 }
 
@@ -159,7 +183,11 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn new(cx: &'a Cx<'a>, prefix: &str, value: &Value) -> Result<Fields<'a>, ConfigError> {
         match value {
-            Value::Table(t) => Ok(Fields { cx, prefix: prefix.to_string(), map: t.clone().into_iter().collect() }),
+            Value::Table(t) => Ok(Fields {
+                cx,
+                prefix: prefix.to_string(),
+                map: t.clone().into_iter().collect(),
+            }),
             _ => Err(cx.err(prefix, "expected a table".into())),
         }
     }
@@ -175,20 +203,28 @@ impl<'a> Fields<'a> {
     fn opt_str(&mut self, name: &str) -> Result<Option<String>, ConfigError> {
         match self.map.remove(name) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(self.err(name, "must not be empty")),
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                Err(self.err(name, "must not be empty"))
+            }
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(self.err(name, "expected a string")),
         }
     }
 
     fn str(&mut self, name: &str) -> Result<String, ConfigError> {
-        self.opt_str(name)?.ok_or_else(|| self.err(name, "missing required key"))
+        self.opt_str(name)?
+            .ok_or_else(|| self.err(name, "missing required key"))
     }
 
     fn opt_duration(&mut self, name: &str) -> Result<Option<Duration>, ConfigError> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => parse_duration(&s).map(Some).ok_or_else(|| self.err(name, format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\", \"1h\")"))),
+            Some(s) => parse_duration(&s).map(Some).ok_or_else(|| {
+                self.err(
+                    name,
+                    format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\", \"1h\")"),
+                )
+            }),
         }
     }
 
@@ -207,10 +243,18 @@ impl<'a> Fields<'a> {
     }
 
     fn secret(&mut self, name: &str) -> Result<SecretString, ConfigError> {
-        let value = self.map.remove(name).ok_or_else(|| self.err(name, "missing required key (use { env = \"NAME\" } or { file = \"PATH\" })"))?;
+        let value = self.map.remove(name).ok_or_else(|| {
+            self.err(
+                name,
+                "missing required key (use { env = \"NAME\" } or { file = \"PATH\" })",
+            )
+        })?;
         let table = match value {
             Value::String(_) => {
-                return Err(self.err(name, "inline secrets are not allowed; use { env = \"NAME\" } or { file = \"PATH\" }"));
+                return Err(self.err(
+                    name,
+                    "inline secrets are not allowed; use { env = \"NAME\" } or { file = \"PATH\" }",
+                ));
             }
             Value::Table(t) => t,
             _ => return Err(self.err(name, "expected { env = \"NAME\" } or { file = \"PATH\" }")),
@@ -219,11 +263,19 @@ impl<'a> Fields<'a> {
         match (keys.as_slice(), table.get("env"), table.get("file")) {
             ([_], Some(Value::String(var)), None) => match std::env::var(var) {
                 Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_string())),
-                _ => Err(self.err(name, format!("environment variable {var} is not set or empty"))),
+                _ => Err(self.err(
+                    name,
+                    format!("environment variable {var} is not set or empty"),
+                )),
             },
             ([_], None, Some(Value::String(file))) => {
                 let path = crate::settings::expand_tilde(Path::new(file), self.cx.home);
-                let text = std::fs::read_to_string(&path).map_err(|e| self.err(name, format!("cannot read key file {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.err(
+                        name,
+                        format!("cannot read key file {}: {e}", path.display()),
+                    )
+                })?;
                 warn_if_readable_by_others(&path, "key file");
                 let text = text.trim_end_matches(['\n', '\r']).to_string();
                 if text.trim().is_empty() {
@@ -231,7 +283,10 @@ impl<'a> Fields<'a> {
                 }
                 Ok(SecretString::from(text))
             }
-            _ => Err(self.err(name, "expected exactly one of { env = \"NAME\" } or { file = \"PATH\" }")),
+            _ => Err(self.err(
+                name,
+                "expected exactly one of { env = \"NAME\" } or { file = \"PATH\" }",
+            )),
         }
     }
 
@@ -250,15 +305,23 @@ impl<'a> Fields<'a> {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
-        _ => Err(format!("invalid URL {url:?} (expected http:// or https://)")),
+        _ => Err(format!(
+            "invalid URL {url:?} (expected http:// or https://)"
+        )),
     }
 }
 
 fn parse_defaults(cx: &Cx, value: Option<&Value>) -> Result<Defaults, ConfigError> {
-    let mut d = Defaults { timeout: DEFAULT_TIMEOUT, retries: DEFAULT_RETRIES, concurrency: DEFAULT_CONCURRENCY };
+    let mut d = Defaults {
+        timeout: DEFAULT_TIMEOUT,
+        retries: DEFAULT_RETRIES,
+        concurrency: DEFAULT_CONCURRENCY,
+    };
     let Some(value) = value else { return Ok(d) };
     let mut f = Fields::new(cx, "defaults", value)?;
     if let Some(t) = f.opt_duration("timeout")? {
@@ -309,30 +372,46 @@ fn parse_sources(cx: &Cx, value: Option<&Value>) -> Result<Vec<Source>, ConfigEr
             (Some(host), region) => match crate::registry::parse(host) {
                 Some(crate::registry::Registry::Private(p)) => {
                     if region.as_ref().is_some_and(|r| *r != p.region) {
-                        return Err(f.err("region", format!("does not match the registry's region {}", p.region)));
+                        return Err(f.err(
+                            "region",
+                            format!("does not match the registry's region {}", p.region),
+                        ));
                     }
                     p.region
                 }
-                Some(crate::registry::Registry::Public { .. }) => region.unwrap_or_else(|| crate::registry::PUBLIC_REGION.to_string()),
-                None => return Err(f.err("registry", format!("{host:?} is not an ECR registry host"))),
+                Some(crate::registry::Registry::Public { .. }) => {
+                    region.unwrap_or_else(|| crate::registry::PUBLIC_REGION.to_string())
+                }
+                None => {
+                    return Err(f.err("registry", format!("{host:?} is not an ECR registry host")));
+                }
             },
             (None, Some(region)) => region,
             (None, None) => return Err(f.err("region", "missing required key (or set `registry`)")),
         };
         let profile = f.opt_str("profile")?;
         let role_arn = f.opt_str("role_arn")?;
-        if let Some(arn) = &role_arn {
-            if !arn.starts_with("arn:") {
-                return Err(f.err("role_arn", format!("{arn:?} is not an ARN")));
-            }
+        if let Some(arn) = role_arn.as_ref().filter(|a| !a.starts_with("arn:")) {
+            return Err(f.err("role_arn", format!("{arn:?} is not an ARN")));
         }
         f.finish()?;
-        sources.push(Source { name, region, registry, profile, role_arn });
+        sources.push(Source {
+            name,
+            region,
+            registry,
+            profile,
+            role_arn,
+        });
     }
     Ok(sources)
 }
 
-fn parse_targets(cx: &Cx, value: Option<&Value>, sources: &[Source], selected: &[String]) -> Result<Vec<Target>, ConfigError> {
+fn parse_targets(
+    cx: &Cx,
+    value: Option<&Value>,
+    sources: &[Source],
+    selected: &[String],
+) -> Result<Vec<Target>, ConfigError> {
     let items = array(cx, "target", value)?;
     if items.is_empty() {
         return Err(cx.err("target", "at least one [[target]] is required".into()));
@@ -342,17 +421,28 @@ fn parse_targets(cx: &Cx, value: Option<&Value>, sources: &[Source], selected: &
     for (i, item) in items.iter().enumerate() {
         let name = match item.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(_) => return Err(cx.err(&format!("target[{i}].name"), "expected a non-empty string".into())),
+            Some(_) => {
+                return Err(cx.err(
+                    &format!("target[{i}].name"),
+                    "expected a non-empty string".into(),
+                ));
+            }
             None => return Err(cx.err(&format!("target[{i}].name"), "missing required key".into())),
         };
         if names.contains(&name) {
-            return Err(cx.err(&format!("target[{i}].name"), format!("duplicate target name {name:?}")));
+            return Err(cx.err(
+                &format!("target[{i}].name"),
+                format!("duplicate target name {name:?}"),
+            ));
         }
         names.push(name);
     }
     for wanted in selected {
         if !names.contains(wanted) {
-            return Err(cx.err("--target", format!("no target named {wanted:?} (have: {})", names.join(", "))));
+            return Err(cx.err(
+                "--target",
+                format!("no target named {wanted:?} (have: {})", names.join(", ")),
+            ));
         }
     }
     let mut targets = Vec::new();
@@ -379,12 +469,19 @@ fn parse_targets(cx: &Cx, value: Option<&Value>, sources: &[Source], selected: &
 
 /// Parses one target's type-specific keys. Secrets are only resolved when `resolve` is set
 /// (the target is selected); `None` is returned for unselected targets after validation.
-fn parse_kind(f: &mut Fields, kind: &str, resolve: bool) -> Result<Option<TargetKind>, ConfigError> {
-    let mut secret = |f: &mut Fields, name: &str| -> Result<SecretString, ConfigError> {
+fn parse_kind(
+    f: &mut Fields,
+    kind: &str,
+    resolve: bool,
+) -> Result<Option<TargetKind>, ConfigError> {
+    let secret = |f: &mut Fields, name: &str| -> Result<SecretString, ConfigError> {
         if resolve {
             f.secret(name)
         } else {
-            f.map.remove(name).ok_or_else(|| f.err(name, "missing required key")).map(|_| SecretString::from(String::new()))
+            f.map
+                .remove(name)
+                .ok_or_else(|| f.err(name, "missing required key"))
+                .map(|_| SecretString::from(String::new()))
         }
     };
     let parsed = match kind {
@@ -396,12 +493,22 @@ fn parse_kind(f: &mut Fields, kind: &str, resolve: bool) -> Result<Option<Target
             let region = f.opt_str("region")?;
             let base_url = f.url("base_url", "https://api.pipecat.daily.co")?;
             let wait_ready = f.opt_duration("wait_ready")?;
-            TargetKind::Pipecat { secret_set, region, api_key: secret(f, "api_key")?, base_url, wait_ready }
+            TargetKind::Pipecat {
+                secret_set,
+                region,
+                api_key: secret(f, "api_key")?,
+                base_url,
+                wait_ready,
+            }
         }
         "runpod" => {
             let registry_auth = f.str("registry_auth")?;
             let base_url = f.url("base_url", "https://api.runpod.io")?;
-            TargetKind::Runpod { registry_auth, api_key: secret(f, "api_key")?, base_url }
+            TargetKind::Runpod {
+                registry_auth,
+                api_key: secret(f, "api_key")?,
+                base_url,
+            }
         }
         "octopus" => {
             let server = f.url("server", "")?;
@@ -411,22 +518,42 @@ fn parse_kind(f: &mut Fields, kind: &str, resolve: bool) -> Result<Option<Target
             }
             let space = f.str("space")?;
             let feed = f.str("feed")?;
-            TargetKind::Octopus { server, space, feed, api_key: secret(f, "api_key")? }
+            TargetKind::Octopus {
+                server,
+                space,
+                feed,
+                api_key: secret(f, "api_key")?,
+            }
         }
         "kubernetes" => {
-            let kubeconfig = f.opt_str("kubeconfig")?.map(|p| crate::settings::expand_tilde(Path::new(&p), f.cx.home));
+            let kubeconfig = f
+                .opt_str("kubeconfig")?
+                .map(|p| crate::settings::expand_tilde(Path::new(&p), f.cx.home));
             let context = f.opt_str("context")?;
             let namespaces = f.str_list("namespaces")?;
             if namespaces.is_empty() {
-                return Err(f.err("namespaces", "missing required key (a list of names or globs)"));
+                return Err(f.err(
+                    "namespaces",
+                    "missing required key (a list of names or globs)",
+                ));
             }
             let exclude_namespaces = f.str_list("exclude_namespaces")?;
             let secret_name = f.str("secret_name")?;
             if !valid_dns_subdomain(&secret_name) {
-                return Err(f.err("secret_name", format!("{secret_name:?} is not a valid Kubernetes object name")));
+                return Err(f.err(
+                    "secret_name",
+                    format!("{secret_name:?} is not a valid Kubernetes object name"),
+                ));
             }
             let service_accounts = f.str_list("service_accounts")?;
-            TargetKind::Kubernetes { kubeconfig, context, namespaces, exclude_namespaces, secret_name, service_accounts }
+            TargetKind::Kubernetes {
+                kubeconfig,
+                context,
+                namespaces,
+                exclude_namespaces,
+                secret_name,
+                service_accounts,
+            }
         }
         "docker-config" => {
             let path = crate::settings::expand_tilde(Path::new(&f.str("path")?), f.cx.home);
@@ -449,7 +576,9 @@ fn valid_dns_subdomain(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -467,10 +596,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -537,7 +670,10 @@ mod tests {
 
     #[test]
     fn minimal_docker_config_target() {
-        let cfg = parse_str(&format!("{SOURCE}[[target]]\nname=\"l\"\ntype=\"docker-config\"\npath=\"/tmp/x.json\"\n")).expect("valid");
+        let cfg = parse_str(&format!(
+            "{SOURCE}[[target]]\nname=\"l\"\ntype=\"docker-config\"\npath=\"/tmp/x.json\"\n"
+        ))
+        .expect("valid");
         assert_eq!(cfg.targets.len(), 1);
         assert_eq!(cfg.targets[0].source, "default");
         assert_eq!(cfg.defaults.retries, DEFAULT_RETRIES);
@@ -546,13 +682,41 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("[[target]]\nname=\"a\"\ntype=\"ftp\"\n", "target[0].type", "unknown target type"),
-            ("[[target]]\nname=\"a\"\ntype=\"runpod\"\napi_key=\"inline\"\nregistry_auth=\"x\"\n", "target[0].api_key", "inline secrets"),
-            ("[[target]]\nname=\"a\"\ntype=\"runpod\"\n", "target[0].registry_auth", "missing"),
-            ("[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\nsource=\"nope\"\n", "target[0].source", "unknown source"),
-            ("[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/y\"\n", "target[1].name", "duplicate"),
-            ("[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\ncolour=1\n", "target[0].colour", "unknown key"),
-            ("[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={file=\"/nonexistent/key\"}\n", "target[0].api_key", "cannot read key file"),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"ftp\"\n",
+                "target[0].type",
+                "unknown target type",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"runpod\"\napi_key=\"inline\"\nregistry_auth=\"x\"\n",
+                "target[0].api_key",
+                "inline secrets",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"runpod\"\n",
+                "target[0].registry_auth",
+                "missing",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\nsource=\"nope\"\n",
+                "target[0].source",
+                "unknown source",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/y\"\n",
+                "target[1].name",
+                "duplicate",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\ncolour=1\n",
+                "target[0].colour",
+                "unknown key",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={file=\"/nonexistent/key\"}\n",
+                "target[0].api_key",
+                "cannot read key file",
+            ),
         ];
         for (body, key, reason) in cases {
             let e = parse_str(&format!("{SOURCE}{body}")).err().expect(body);
@@ -568,11 +732,16 @@ mod tests {
             "{SOURCE}[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n\
              [[target]]\nname=\"b\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={{env=\"ECR_LOGIN_TEST_UNSET_VAR\"}}\n"
         );
-        let cfg = parse(&text, Path::new("e.toml"), &["a".to_string()], None).expect("b is not resolved");
+        let cfg =
+            parse(&text, Path::new("e.toml"), &["a".to_string()], None).expect("b is not resolved");
         assert_eq!(cfg.targets.len(), 1);
-        let e = parse(&text, Path::new("e.toml"), &[], None).err().expect("b's env var is unset");
+        let e = parse(&text, Path::new("e.toml"), &[], None)
+            .err()
+            .expect("b's env var is unset");
         assert!(e.reason.contains("ECR_LOGIN_TEST_UNSET_VAR"));
-        let e = parse(&text, Path::new("e.toml"), &["zz".to_string()], None).err().expect("unknown --target");
+        let e = parse(&text, Path::new("e.toml"), &["zz".to_string()], None)
+            .err()
+            .expect("unknown --target");
         assert_eq!(e.key, "--target");
     }
 

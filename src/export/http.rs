@@ -1,0 +1,259 @@
+//! HTTP for the platform targets: one request with retries, backoff and `Retry-After`, and
+//! redaction of every secret from anything that may reach a message.
+//!
+//! Retried: network errors and timeouts, 429 (honouring `Retry-After`), 500/502/503/504, and
+//! whatever the caller declares a documented conflict (Pipecat 409 `CONFLICT`). Never retried:
+//! other 4xx (auth, validation). The caller gets the final response and decides.
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest wait honoured from a `Retry-After` header.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How much of an error body goes into a message.
+const BODY_SNIPPET: usize = 300;
+
+/// Replaces every known secret (token, password, API keys) in text.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Arc<Vec<String>>,
+}
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
+        let mut list: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        // Longest first, so a secret containing another is replaced whole.
+        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        list.dedup();
+        Redactor {
+            secrets: Arc::new(list),
+        }
+    }
+
+    pub fn with(&self, more: &SecretString) -> Redactor {
+        let mut all: Vec<String> = self.secrets.as_ref().clone();
+        all.push(more.expose_secret().to_string());
+        Redactor::new(all)
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "<redacted>");
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+}
+
+/// An HTTP-level failure, already redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{method} {url}: {reason} (after {attempts} attempt(s))")]
+    Network {
+        method: String,
+        url: String,
+        reason: String,
+        attempts: u32,
+    },
+}
+
+/// Settings shared by every request of one target.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    retries: u32,
+    pub redactor: Redactor,
+}
+
+/// How to authenticate a request.
+pub enum Auth<'a> {
+    Bearer(&'a SecretString),
+    Header(&'static str, &'a SecretString),
+}
+
+impl Http {
+    pub fn new(timeout: Duration, retries: u32, redactor: Redactor) -> Result<Http, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("ecr-login-export/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Http {
+            client,
+            retries,
+            redactor,
+        })
+    }
+
+    /// Sends one request, retrying what is retryable. `conflict_retryable` marks documented
+    /// retryable conflicts (status + body) beyond the generic rules.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        auth: &Auth<'_>,
+        body: Option<&serde_json::Value>,
+        conflict_retryable: &(dyn Fn(StatusCode, &str) -> bool + Sync),
+    ) -> Result<Response, HttpError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .client
+                .request(method.clone(), url)
+                .header("Accept", "application/json");
+            request = match auth {
+                Auth::Bearer(key) => request.bearer_auth(key.expose_secret()),
+                Auth::Header(name, key) => request.header(*name, key.expose_secret()),
+            };
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let last = attempt > self.retries;
+            match request.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+                    let body = match resp.text().await {
+                        Ok(b) => b,
+                        Err(e) if !last => {
+                            tracing::debug!(url, error = %self.redactor.redact(&e.to_string()), "reading the body failed; retrying");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            continue;
+                        }
+                        Err(e) => return Err(self.network(&method, url, &e, attempt)),
+                    };
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                        || matches!(status.as_u16(), 500 | 502 | 503 | 504)
+                        || conflict_retryable(status, &body);
+                    if retryable && !last {
+                        let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+                        tracing::info!(
+                            url,
+                            status = status.as_u16(),
+                            wait_ms = wait.as_millis() as u64,
+                            "retrying"
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(Response { status, body });
+                }
+                Err(e) if !last => {
+                    tracing::info!(url, error = %self.redactor.redact(&e.to_string()), "request failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(self.network(&method, url, &e, attempt)),
+            }
+        }
+    }
+
+    fn network(&self, method: &Method, url: &str, e: &reqwest::Error, attempts: u32) -> HttpError {
+        let reason = if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "connection failed".to_string()
+        } else {
+            self.redactor.redact(&error_chain(e))
+        };
+        HttpError::Network {
+            method: method.to_string(),
+            url: url.to_string(),
+            reason,
+            attempts,
+        }
+    }
+
+    /// `"HTTP 401: <redacted body snippet>"` for messages.
+    pub fn describe(&self, resp: &Response) -> String {
+        let body = self.redactor.redact(resp.body.trim());
+        let mut snippet: String = body.chars().take(BODY_SNIPPET).collect();
+        if body.chars().count() > BODY_SNIPPET {
+            snippet.push('…');
+        }
+        let snippet = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+        if snippet.is_empty() {
+            format!("HTTP {}", resp.status.as_u16())
+        } else {
+            format!("HTTP {}: {snippet}", resp.status.as_u16())
+        }
+    }
+}
+
+/// Exponential backoff with full jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let millis = cap.as_millis() as u64;
+    Duration::from_millis(fastrand::u64(millis / 2..=millis.max(1)))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Never retry beyond the generic rules.
+pub fn no_conflicts(_: StatusCode, _: &str) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_every_secret() {
+        let r = Redactor::new([
+            "s3cr3t-token".to_string(),
+            "key".to_string(),
+            "api-key-1".to_string(),
+        ]);
+        assert_eq!(
+            r.redact("x s3cr3t-token y api-key-1 key"),
+            "x <redacted> y <redacted> key"
+        );
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        for attempt in 1..40 {
+            assert!(backoff(attempt) <= BACKOFF_MAX);
+        }
+    }
+}

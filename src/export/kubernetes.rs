@@ -1,0 +1,488 @@
+//! Kubernetes `kubernetes.io/dockerconfigjson` Secrets in many namespaces, by server-side apply
+//! (`fieldManager=ecr-login`, forced), plus opt-in ServiceAccount `imagePullSecrets` entries
+//! (a merge patch carrying `resourceVersion`, appending to the existing list; never SSA).
+//!
+//! Namespaces are independent: each is planned and applied on its own, in parallel (bounded),
+//! and failures are reported per namespace without stopping the others.
+
+use super::http::Redactor;
+use super::target::{Action, Cred, Plan, Target, TargetError};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+pub const FIELD_MANAGER: &str = "ecr-login";
+pub const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
+/// Namespaces worked on at the same time within one target.
+const NAMESPACE_PARALLELISM: usize = 32;
+
+pub struct Kubernetes {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespaces: Vec<String>,
+    pub exclude_namespaces: Vec<String>,
+    pub secret_name: String,
+    pub service_accounts: Vec<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub redactor: Redactor,
+}
+
+/// One namespace's plan.
+#[derive(Clone)]
+pub struct NsPlan {
+    namespace: String,
+    action: Action,
+    /// Service accounts lacking the secret.
+    service_accounts: Vec<String>,
+}
+
+pub struct State {
+    client: Client,
+    namespaces: Vec<NsPlan>,
+}
+
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '{'])
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    if is_glob(pattern) {
+        glob_match::glob_match(pattern, name)
+    } else {
+        pattern == name
+    }
+}
+
+/// Chooses namespaces: listed `all` filtered by include globs, minus excludes; system
+/// namespaces only when named literally.
+pub fn select_namespaces(include: &[String], exclude: &[String], all: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = all
+        .iter()
+        .filter(|ns| include.iter().any(|p| matches(p, ns)))
+        .filter(|ns| !exclude.iter().any(|p| matches(p, ns)))
+        .filter(|ns| {
+            !super::config::SYSTEM_NAMESPACES.contains(&ns.as_str())
+                || include.iter().any(|p| p == *ns)
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Kubernetes {
+    async fn client(&self) -> Result<Client, TargetError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            TargetError(format!("{what}: {}", self.redactor.redact(&e.to_string())))
+        };
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
+        let mut config = match (&self.kubeconfig, &self.context) {
+            (Some(path), _) => {
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(|e| fail(&format!("cannot read kubeconfig {}", path.display()), &e))?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| fail("invalid kubeconfig", &e))?
+            }
+            (None, None) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                Config::incluster().map_err(|e| fail("in-cluster config failed", &e))?
+            }
+            (None, _) => Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| fail("cannot load kubeconfig ($KUBECONFIG or ~/.kube/config)", &e))?,
+        };
+        config.connect_timeout = Some(self.timeout.min(Duration::from_secs(10)));
+        config.read_timeout = Some(self.timeout);
+        config.write_timeout = Some(self.timeout);
+        Client::try_from(config).map_err(|e| fail("cannot build the Kubernetes client", &e))
+    }
+
+    async fn namespaces(&self, client: &Client) -> Result<Vec<String>, TargetError> {
+        if !self.namespaces.iter().any(|p| is_glob(p)) {
+            return Ok(select_namespaces(
+                &self.namespaces,
+                &self.exclude_namespaces,
+                &self.namespaces,
+            ));
+        }
+        let api: Api<Namespace> = Api::all(client.clone());
+        let params = ListParams::default();
+        let list = with_retries(self.retries, || api.list(&params))
+            .await
+            .map_err(|e| {
+                TargetError(format!(
+                    "listing namespaces failed: {}",
+                    describe(&self.redactor, &e)
+                ))
+            })?;
+        let names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        Ok(select_namespaces(
+            &self.namespaces,
+            &self.exclude_namespaces,
+            &names,
+        ))
+    }
+
+    fn secret(&self, cred: &Cred, namespace: &str) -> Secret {
+        let config = json!({ "auths": { cred.host.clone(): {
+            "username": cred.username,
+            "password": cred.password.expose_secret(),
+            "auth": cred.auth.expose_secret(),
+        } } });
+        let expires = cred
+            .expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(self.secret_name.clone()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "ecr-login".to_string(),
+                )])),
+                annotations: Some(BTreeMap::from([
+                    ("ecr-login/expires-at".to_string(), expires),
+                    ("ecr-login/registry".to_string(), cred.host.clone()),
+                ])),
+                ..Default::default()
+            },
+            type_: Some(SECRET_TYPE.to_string()),
+            data: Some(BTreeMap::from([(
+                ".dockerconfigjson".to_string(),
+                ByteString(config.to_string().into_bytes()),
+            )])),
+            ..Default::default()
+        }
+    }
+}
+
+/// Retries 429, 5xx, 409 conflicts and transport errors; never other API errors (401, 403, 404, 422).
+async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt <= retries && retryable(&e) => {
+                let hinted = match &e {
+                    kube::Error::Api(s) => s
+                        .details
+                        .as_ref()
+                        .map(|d| d.retry_after_seconds)
+                        .filter(|s| *s > 0),
+                    _ => None,
+                };
+                let wait = hinted
+                    .map(|s| Duration::from_secs(s.min(60) as u64))
+                    .unwrap_or_else(|| super::http::backoff(attempt));
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn retryable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+fn describe(redactor: &Redactor, e: &kube::Error) -> String {
+    let text = match e {
+        kube::Error::Api(s) => format!("HTTP {}: {} {}", s.code, s.reason, s.message),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    redactor.redact(text.trim())
+}
+
+async fn plan_namespace(
+    client: Client,
+    namespace: String,
+    secret_name: String,
+    sas: Vec<String>,
+    retries: u32,
+    redactor: Redactor,
+) -> Result<NsPlan, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let existing = with_retries(retries, || secrets.get_opt(&secret_name))
+        .await
+        .map_err(|e| {
+            format!(
+                "{namespace}: reading secret {secret_name} failed: {}",
+                describe(&redactor, &e)
+            )
+        })?;
+    let action = match existing {
+        None => Action::Create,
+        Some(s) if s.type_.as_deref() == Some(SECRET_TYPE) => Action::Update,
+        Some(s) => {
+            return Err(format!(
+                "{namespace}: secret {secret_name} exists with type {:?}; the type of a Secret cannot change (delete it or choose another secret_name)",
+                s.type_.unwrap_or_default()
+            ));
+        }
+    };
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, &namespace);
+    let mut missing = Vec::new();
+    for sa in sas {
+        let found = with_retries(retries, || accounts.get_opt(&sa))
+            .await
+            .map_err(|e| {
+                format!(
+                    "{namespace}: reading service account {sa} failed: {}",
+                    describe(&redactor, &e)
+                )
+            })?;
+        match found {
+            None => return Err(format!("{namespace}: service account {sa} not found")),
+            Some(account) => {
+                let has = account
+                    .image_pull_secrets
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| r.name == secret_name);
+                if !has {
+                    missing.push(sa);
+                }
+            }
+        }
+    }
+    Ok(NsPlan {
+        namespace,
+        action,
+        service_accounts: missing,
+    })
+}
+
+/// Appends the secret to a service account's `imagePullSecrets` with a compare-and-swap merge patch.
+async fn link_service_account(
+    api: &Api<ServiceAccount>,
+    sa: &str,
+    secret_name: &str,
+    retries: u32,
+) -> Result<(), kube::Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let account = with_retries(retries, || api.get(sa)).await?;
+        let mut list: Vec<serde_json::Value> = account
+            .image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| json!({ "name": r.name }))
+            .collect();
+        if list.iter().any(|r| r["name"] == secret_name) {
+            return Ok(());
+        }
+        list.push(json!({ "name": secret_name }));
+        let patch = json!({ "metadata": { "resourceVersion": account.metadata.resource_version }, "imagePullSecrets": list });
+        match api
+            .patch(sa, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt <= retries && retryable(&e) => {
+                tokio::time::sleep(super::http::backoff(attempt)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Target for Kubernetes {
+    type State = State;
+
+    async fn plan(&self, _cred: &Arc<Cred>) -> Result<Plan<State>, TargetError> {
+        let client = self.client().await?;
+        let namespaces = self.namespaces(&client).await?;
+        if namespaces.is_empty() {
+            return Err(TargetError("no namespace matches `namespaces` (after `exclude_namespaces` and system namespaces)".into()));
+        }
+        let limit = Arc::new(Semaphore::new(NAMESPACE_PARALLELISM));
+        let mut tasks = tokio::task::JoinSet::new();
+        for ns in namespaces {
+            let (client, name, sas, redactor, limit) = (
+                client.clone(),
+                self.secret_name.clone(),
+                self.service_accounts.clone(),
+                self.redactor.clone(),
+                limit.clone(),
+            );
+            let retries = self.retries;
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                plan_namespace(client, ns, name, sas, retries, redactor).await
+            });
+        }
+        let mut plans = Vec::new();
+        let mut problems = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(plan)) => plans.push(plan),
+                Ok(Err(problem)) => problems.push(problem),
+                Err(e) => problems.push(format!("a namespace task failed: {e}")),
+            }
+        }
+        plans.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        problems.sort();
+        let creates = plans.iter().filter(|p| p.action == Action::Create).count();
+        let updates = plans.len() - creates;
+        let links: usize = plans.iter().map(|p| p.service_accounts.len()).sum();
+        let action = match (creates, updates) {
+            (0, _) => Action::Update,
+            (_, 0) => Action::Create,
+            _ => Action::Mixed,
+        };
+        let mut detail = format!(
+            "apply secret {} ({SECRET_TYPE}, data redacted) in {} namespace(s): {creates} create, {updates} update",
+            self.secret_name,
+            plans.len()
+        );
+        if links > 0 {
+            detail.push_str(&format!("; link {links} service account(s)"));
+        }
+        if !problems.is_empty() {
+            detail.push_str(&format!("; {} namespace(s) failed", problems.len()));
+        }
+        Ok(Plan {
+            action,
+            detail,
+            problems,
+            state: State {
+                client,
+                namespaces: plans,
+            },
+        })
+    }
+
+    async fn apply(&self, cred: &Arc<Cred>, plan: Plan<State>) -> Result<String, TargetError> {
+        let State { client, namespaces } = plan.state;
+        let limit = Arc::new(Semaphore::new(NAMESPACE_PARALLELISM));
+        let mut tasks = tokio::task::JoinSet::new();
+        let total = namespaces.len();
+        for ns in namespaces {
+            let secret = self.secret(cred, &ns.namespace);
+            let (client, name, redactor, limit, retries) = (
+                client.clone(),
+                self.secret_name.clone(),
+                self.redactor.clone(),
+                limit.clone(),
+                self.retries,
+            );
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.namespace);
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                let patch = Patch::Apply(&secret);
+                with_retries(retries, || secrets.patch(&name, &params, &patch))
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "{}: applying secret {name} failed: {}",
+                            ns.namespace,
+                            describe(&redactor, &e)
+                        )
+                    })?;
+                let accounts: Api<ServiceAccount> = Api::namespaced(client, &ns.namespace);
+                for sa in &ns.service_accounts {
+                    link_service_account(&accounts, sa, &name, retries)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "{}: linking service account {sa} failed: {}",
+                                ns.namespace,
+                                describe(&redactor, &e)
+                            )
+                        })?;
+                }
+                Ok::<(), String>(())
+            });
+        }
+        let mut problems = plan.problems;
+        let total = total + problems.len();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(problem)) => problems.push(problem),
+                Err(e) => problems.push(format!("a namespace task failed: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(format!(
+                "applied secret {} in {total} namespace(s)",
+                self.secret_name
+            ))
+        } else {
+            problems.sort();
+            Err(TargetError(format!(
+                "{} of {} namespace(s) failed: {}",
+                problems.len(),
+                total,
+                problems.join("; ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn namespace_selection() {
+        let all = s(&["default", "kube-system", "ml-a", "ml-b", "ml-test", "other"]);
+        assert_eq!(
+            select_namespaces(&s(&["ml-*"]), &s(&["*-test"]), &all),
+            s(&["ml-a", "ml-b"])
+        );
+        assert_eq!(
+            select_namespaces(&s(&["*"]), &[], &all),
+            s(&["default", "ml-a", "ml-b", "ml-test", "other"])
+        );
+        assert_eq!(
+            select_namespaces(&s(&["*", "kube-system"]), &[], &all).len(),
+            6
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Pipecat Cloud image pull secrets: `PUT /v1/secrets/{set}` (202, asynchronous), state from
+//! `GET /v1/secrets` (image pull secrets cannot be read by name). `secretValue` is the raw
+//! `authorizationToken`, never re-encoded. 409 `CONFLICT` is a documented retryable conflict.
+
+use super::http::{Auth, Http};
+use super::target::{Action, Cred, Plan, Target, TargetError};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+pub struct Pipecat {
+    pub http: Http,
+    pub base_url: String,
+    pub secret_set: String,
+    pub region: Option<String>,
+    pub api_key: SecretString,
+    pub wait_ready: Option<Duration>,
+}
+
+fn conflict(status: StatusCode, body: &str) -> bool {
+    status == StatusCode::CONFLICT
+        && serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.get("code")
+                    .and_then(Value::as_str)
+                    .map(|c| c == "CONFLICT")
+            })
+            .unwrap_or(false)
+}
+
+impl Pipecat {
+    fn auth(&self) -> Auth<'_> {
+        Auth::Bearer(&self.api_key)
+    }
+
+    fn error(&self, what: &str, resp: &super::http::Response) -> TargetError {
+        let hint = match resp.status.as_u16() {
+            401 => " (check the Pipecat private API key)",
+            _ => "",
+        };
+        TargetError(format!("{what}: {}{hint}", self.http.describe(resp)))
+    }
+
+    /// The set's entry in `GET /v1/secrets`, if any.
+    async fn find(&self) -> Result<Option<Value>, TargetError> {
+        let url = format!("{}/v1/secrets", self.base_url);
+        let resp = self
+            .http
+            .send(Method::GET, &url, &self.auth(), None, &conflict)
+            .await?;
+        if !resp.is_success() {
+            return Err(self.error("listing secret sets failed", &resp));
+        }
+        let sets = resp
+            .json()
+            .and_then(|v| v.get("sets").and_then(Value::as_array).cloned());
+        let sets = sets.ok_or_else(|| {
+            TargetError("listing secret sets: unexpected response (no `sets` array)".into())
+        })?;
+        Ok(sets
+            .into_iter()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(self.secret_set.as_str())))
+    }
+
+    async fn wait_until_ready(&self, limit: Duration) -> Result<(), TargetError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = self
+                .find()
+                .await?
+                .and_then(|s| s.get("status").and_then(Value::as_str).map(str::to_string));
+            match status.as_deref() {
+                Some("ready") => return Ok(()),
+                Some("failed") => {
+                    let set = self.find().await?;
+                    let why = set
+                        .as_ref()
+                        .and_then(|s| s.get("errorMessage"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("no errorMessage");
+                    return Err(TargetError(format!(
+                        "secret set {} failed to provision: {}",
+                        self.secret_set,
+                        self.http.redactor.redact(why)
+                    )));
+                }
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(TargetError(format!(
+                        "secret set {} not ready after {:.0} s (status {})",
+                        self.secret_set,
+                        limit.as_secs_f64(),
+                        status.as_deref().unwrap_or("missing")
+                    )));
+                }
+                _ => tokio::time::sleep(POLL_EVERY).await,
+            }
+        }
+    }
+}
+
+impl Target for Pipecat {
+    type State = ();
+
+    async fn plan(&self, cred: &Arc<Cred>) -> Result<Plan<()>, TargetError> {
+        let existing = self.find().await?;
+        let action = match &existing {
+            None => Action::Create,
+            Some(set) => {
+                if set.get("type").and_then(Value::as_str) != Some("imagePullSecret") {
+                    return Err(TargetError(format!(
+                        "secret set {} exists but is a regular secret set, not an image pull secret; choose another secret_set",
+                        self.secret_set
+                    )));
+                }
+                if let (Some(want), Some(have)) =
+                    (&self.region, set.get("region").and_then(Value::as_str))
+                    && want != have
+                {
+                    return Err(TargetError(format!(
+                        "secret set {} exists in region {have}; its region cannot change (config says {want})",
+                        self.secret_set
+                    )));
+                }
+                Action::Update
+            }
+        };
+        let detail = format!(
+            "PUT {}/v1/secrets/{} host={} secretValue={}",
+            self.base_url,
+            self.secret_set,
+            cred.proxy_endpoint(),
+            Cred::redacted(&cred.auth)
+        );
+        Ok(Plan {
+            action,
+            detail,
+            problems: Vec::new(),
+            state: (),
+        })
+    }
+
+    async fn apply(&self, cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
+        let url = format!("{}/v1/secrets/{}", self.base_url, self.secret_set);
+        let mut body = json!({
+            "isImagePullSecret": true,
+            "host": cred.proxy_endpoint(),
+            "secretValue": cred.auth.expose_secret(),
+        });
+        if let Some(region) = &self.region {
+            body["region"] = json!(region);
+        }
+        let resp = self
+            .http
+            .send(Method::PUT, &url, &self.auth(), Some(&body), &conflict)
+            .await?;
+        if !resp.is_success() {
+            return Err(self.error(&format!("PUT secret set {}", self.secret_set), &resp));
+        }
+        match self.wait_ready.filter(|d| !d.is_zero()) {
+            Some(limit) => {
+                self.wait_until_ready(limit).await?;
+                Ok(format!("secret set {} ready", self.secret_set))
+            }
+            None => Ok(format!(
+                "secret set {} accepted (HTTP {})",
+                self.secret_set,
+                resp.status.as_u16()
+            )),
+        }
+    }
+}

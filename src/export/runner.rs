@@ -1,0 +1,339 @@
+//! One run: a token per source (sequentially, through the helper's cache, before any async
+//! runtime exists: `token::obtain` builds its own), then every target concurrently (bounded),
+//! each with its own retries and result.
+
+use super::config::{Config, Source, Target as TargetConfig, TargetKind};
+use super::docker_config::DockerConfig;
+use super::http::{Http, Redactor};
+use super::kubernetes::Kubernetes;
+use super::octopus::Octopus;
+use super::pipecat::Pipecat;
+use super::report::Row;
+use super::runpod::Runpod;
+use super::target::{self, Cred, Outcome};
+use crate::aws_profile::AwsFiles;
+use crate::cache::Cache;
+use crate::identity::{self, CredentialSource};
+use crate::registry::{self, PrivateRegistry, Registry};
+use crate::settings::Settings;
+use crate::token::{self, TokenRequest};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every exported token must have at least this much life left.
+pub const MIN_REMAINING: Duration = Duration::from_secs(6 * 3600);
+
+/// The registry a source names, or the caller's own registry in its region.
+pub fn source_registry(source: &Source) -> Option<Registry> {
+    match &source.registry {
+        Some(host) => registry::parse(host),
+        None => Some(Registry::Private(PrivateRegistry {
+            account: None,
+            region: source.region.clone(),
+            fips: false,
+            dual_stack: false,
+            domain: "amazonaws.com".into(),
+        })),
+    }
+}
+
+/// Gets one source's credential (blocking; call outside any async runtime).
+pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<Cred, String> {
+    let registry = source_registry(source).ok_or_else(|| "not an ECR registry".to_string())?;
+    let credential_source = CredentialSource {
+        profile: source.profile.clone(),
+        role_arn: source.role_arn.clone(),
+    };
+    let identity = identity::current(files, &credential_source);
+    let cache = match (&settings.cache_dir, settings.cache_disabled) {
+        (Some(dir), false) => Some(Cache::new(dir.clone())),
+        _ => None,
+    };
+    let request = TokenRequest {
+        registry: &registry,
+        identity: &identity,
+        source: &credential_source,
+        min_remaining: MIN_REMAINING,
+        cache: cache.as_ref(),
+        fetch_timeout: settings.fetch_timeout,
+    };
+    let credential = token::obtain(&request).map_err(|e| e.to_string())?;
+    let host = match &source.registry {
+        Some(host) => host
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string(),
+        None => credential
+            .proxy_endpoint
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string(),
+    };
+    if host.is_empty() {
+        return Err("the ECR API returned no proxyEndpoint; set `registry` on the source".into());
+    }
+    Ok(Cred {
+        username: credential.username.clone(),
+        password: credential.password.clone(),
+        auth: credential.authorization_token.clone(),
+        host,
+        expires_at: credential.expires_at,
+    })
+}
+
+enum Built {
+    Pipecat(Pipecat),
+    Runpod(Runpod),
+    Octopus(Octopus),
+    Kubernetes(Kubernetes),
+    DockerConfig(DockerConfig),
+}
+
+impl Built {
+    async fn run(&self, cred: &Arc<Cred>, dry_run: bool) -> Outcome {
+        match self {
+            Built::Pipecat(t) => target::run(t, cred, dry_run).await,
+            Built::Runpod(t) => target::run(t, cred, dry_run).await,
+            Built::Octopus(t) => target::run(t, cred, dry_run).await,
+            Built::Kubernetes(t) => target::run(t, cred, dry_run).await,
+            Built::DockerConfig(t) => target::run(t, cred, dry_run).await,
+        }
+    }
+}
+
+fn build(config: &Config, t: &TargetConfig, redactor: &Redactor) -> Result<Built, String> {
+    let http = |key: &secrecy::SecretString| {
+        Http::new(
+            config.defaults.timeout,
+            config.defaults.retries,
+            redactor.with(key),
+        )
+    };
+    Ok(match &t.kind {
+        TargetKind::Pipecat {
+            secret_set,
+            region,
+            api_key,
+            base_url,
+            wait_ready,
+        } => Built::Pipecat(Pipecat {
+            http: http(api_key)?,
+            base_url: base_url.clone(),
+            secret_set: secret_set.clone(),
+            region: region.clone(),
+            api_key: api_key.clone(),
+            wait_ready: *wait_ready,
+        }),
+        TargetKind::Runpod {
+            registry_auth,
+            api_key,
+            base_url,
+        } => Built::Runpod(Runpod {
+            http: http(api_key)?,
+            base_url: base_url.clone(),
+            registry_auth: registry_auth.clone(),
+            api_key: api_key.clone(),
+        }),
+        TargetKind::Octopus {
+            server,
+            space,
+            feed,
+            api_key,
+        } => Built::Octopus(Octopus {
+            http: http(api_key)?,
+            server: server.clone(),
+            space: space.clone(),
+            feed: feed.clone(),
+            api_key: api_key.clone(),
+        }),
+        TargetKind::Kubernetes {
+            kubeconfig,
+            context,
+            namespaces,
+            exclude_namespaces,
+            secret_name,
+            service_accounts,
+        } => Built::Kubernetes(Kubernetes {
+            kubeconfig: kubeconfig.clone(),
+            context: context.clone(),
+            namespaces: namespaces.clone(),
+            exclude_namespaces: exclude_namespaces.clone(),
+            secret_name: secret_name.clone(),
+            service_accounts: service_accounts.clone(),
+            timeout: config.defaults.timeout,
+            retries: config.defaults.retries,
+            redactor: redactor.clone(),
+        }),
+        TargetKind::DockerConfig { path } => {
+            Built::DockerConfig(DockerConfig { path: path.clone() })
+        }
+    })
+}
+
+fn api_keys(config: &Config) -> Vec<String> {
+    config
+        .targets
+        .iter()
+        .filter_map(|t| match &t.kind {
+            TargetKind::Pipecat { api_key, .. }
+            | TargetKind::Runpod { api_key, .. }
+            | TargetKind::Octopus { api_key, .. } => Some(api_key.expose_secret().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the selected targets; one row per target, in config order.
+pub fn run(config: &Config, settings: &Settings, dry_run: bool) -> Vec<Row> {
+    // 1. Tokens, one per used source, sequentially and before any runtime.
+    let files = AwsFiles::load(settings.home.as_deref());
+    let mut creds: HashMap<String, Result<Arc<Cred>, String>> = HashMap::new();
+    for source in &config.sources {
+        if config.targets.iter().any(|t| t.source == source.name) {
+            let result = fetch(settings, &files, source).map(Arc::new);
+            if let Err(e) = &result {
+                tracing::error!(
+                    source = source.name.as_str(),
+                    error = e.as_str(),
+                    "token fetch failed"
+                );
+            }
+            creds.insert(source.name.clone(), result);
+        }
+    }
+    let mut secrets = api_keys(config);
+    for cred in creds.values().flatten() {
+        secrets.push(cred.password.expose_secret().to_string());
+        secrets.push(cred.auth.expose_secret().to_string());
+    }
+    let redactor = Redactor::new(secrets);
+
+    // 2. Targets, concurrently.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.defaults.concurrency.clamp(1, 8))
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return config
+                .targets
+                .iter()
+                .map(|t| {
+                    failed_row(
+                        t,
+                        dry_run,
+                        Duration::ZERO,
+                        format!("cannot start the async runtime: {e}"),
+                        None,
+                    )
+                })
+                .collect();
+        }
+    };
+    runtime.block_on(async {
+        let limit = Arc::new(tokio::sync::Semaphore::new(config.defaults.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut rows: Vec<Option<Row>> = Vec::new();
+        for (index, t) in config.targets.iter().enumerate() {
+            rows.push(None);
+            let cred = match creds.get(&t.source) {
+                Some(Ok(cred)) => cred.clone(),
+                Some(Err(e)) => {
+                    rows[index] = Some(failed_row(
+                        t,
+                        dry_run,
+                        Duration::ZERO,
+                        format!("source {} failed: {e}", t.source),
+                        None,
+                    ));
+                    continue;
+                }
+                None => {
+                    rows[index] = Some(failed_row(
+                        t,
+                        dry_run,
+                        Duration::ZERO,
+                        format!("source {} was not fetched", t.source),
+                        None,
+                    ));
+                    continue;
+                }
+            };
+            let built = match build(config, t, &redactor) {
+                Ok(b) => b,
+                Err(e) => {
+                    rows[index] = Some(failed_row(
+                        t,
+                        dry_run,
+                        Duration::ZERO,
+                        e,
+                        Some(cred.expires_at),
+                    ));
+                    continue;
+                }
+            };
+            let limit = limit.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let started = Instant::now();
+                let outcome = built.run(&cred, dry_run).await;
+                (index, outcome, started.elapsed(), cred.expires_at)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((index, outcome, elapsed, expires)) = done {
+                let t = &config.targets[index];
+                rows[index] = Some(Row {
+                    target: t.name.clone(),
+                    kind: t.type_name(),
+                    source: t.source.clone(),
+                    action: outcome.action,
+                    ok: outcome.error.is_none(),
+                    dry_run,
+                    duration: elapsed,
+                    detail: redactor.redact(&outcome.detail),
+                    error: outcome.error.map(|e| redactor.redact(&e)),
+                    token_expires_at: Some(expires),
+                });
+            }
+        }
+        rows.into_iter()
+            .zip(&config.targets)
+            .map(|(row, t)| {
+                row.unwrap_or_else(|| {
+                    failed_row(
+                        t,
+                        dry_run,
+                        Duration::ZERO,
+                        "the target's task failed".into(),
+                        None,
+                    )
+                })
+            })
+            .collect()
+    })
+}
+
+fn failed_row(
+    t: &TargetConfig,
+    dry_run: bool,
+    duration: Duration,
+    error: String,
+    expires: Option<time::OffsetDateTime>,
+) -> Row {
+    Row {
+        target: t.name.clone(),
+        kind: t.type_name(),
+        source: t.source.clone(),
+        action: None,
+        ok: false,
+        dry_run,
+        duration,
+        detail: String::new(),
+        error: Some(error),
+        token_expires_at: expires,
+    }
+}

@@ -1,0 +1,235 @@
+//! Shared by the `export_*` integration tests: processes (moto, fake platforms) killed by a Drop
+//! guard, a clean-env runner for the built binary, and the fakes' control endpoints.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-ecr-login");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A child process killed (by pid) and reaped when dropped, also when a test fails.
+pub struct Proc {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Starts `python3 SCRIPT --port 0 --port-file F ARGS...` and waits for the port.
+    pub fn python(script: &str, args: &[&str]) -> Proc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .arg(repo().join(script))
+            .args(["--port", "0", "--port-file"])
+            .arg(&port_file)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn python3");
+        let mut proc = Proc {
+            child,
+            port: 0,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                if let Ok(port) = text.trim().parse() {
+                    proc.port = port;
+                    return proc;
+                }
+            }
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!("{script} exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "{script} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `METHOD path` on the server, returns the JSON body.
+    pub fn call(&self, method: &str, path: &str) -> serde_json::Value {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("write");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read");
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        self.call("GET", "/_test/state")
+    }
+
+    pub fn fault(&self, mode: &str, count: i64) {
+        self.call("POST", &format!("/_test/fault?mode={mode}&count={count}"));
+    }
+
+    pub fn reset(&self) {
+        self.call("POST", "/_test/reset");
+    }
+
+    /// Product calls seen since the last reset.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.state()["calls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c[0].as_str().unwrap_or("").to_string(),
+                            c[1].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn moto() -> Proc {
+    Proc::python("tests/support/moto_launcher.py", &[])
+}
+
+pub fn ecr_calls(moto: &Proc) -> u64 {
+    moto.call("GET", "/_test/calls")["ecr:GetAuthorizationToken"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// A test world: moto + a home directory + a cache directory.
+pub struct World {
+    pub moto: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            moto: moto(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `text` as the config (mode 0600) and returns its path.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let path = self.path("export.toml");
+        write_private(&path, text);
+        path
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        let home = self.path("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let endpoint = self.moto.url();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_ECR", &endpoint)
+            .env("AWS_ENDPOINT_URL_STS", &endpoint)
+            .env("AWS_ECR_CACHE_DIR", self.path("cache"))
+            .env("AWS_ECR_LOG_LEVEL", "debug")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command();
+        cmd.arg("export").args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let out = cmd.output().expect("run the binary");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Every byte the helper wrote: its stdout/stderr are passed in; the log directory is read.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.path("cache").join("log")) {
+            for e in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
+
+pub fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+}
+
+/// Asserts that none of `secrets` (nor the password inside a token) appears in `text`.
+pub fn assert_no_secret(text: &str, secrets: &[&str]) {
+    use base64::Engine as _;
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        assert!(
+            !text.contains(s),
+            "a secret leaked into the output:\n{text}"
+        );
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(s) {
+            if let Some((_, pw)) = String::from_utf8_lossy(&decoded).split_once(':') {
+                assert!(
+                    pw.len() < 8 || !text.contains(pw),
+                    "a password leaked into the output:\n{text}"
+                );
+            }
+        }
+    }
+}

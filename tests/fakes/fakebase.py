@@ -1,0 +1,158 @@
+"""Shared plumbing for the local fake platform servers used by the export tests.
+
+Each fake (pipecat.py, runpod.py, octopus.py, kubernetes.py) follows its platform's documented
+contract exactly -- status codes, bodies, error shapes -- as recorded in the project's API research
+(Pipecat Cloud OpenAPI, Runpod v2 OpenAPI + GraphQL, Octopus REST / go-octopusdeploy, Kubernetes
+API conventions). This module only adds what every fake needs:
+
+* loopback-only ThreadingHTTPServer speaking HTTP/1.1, port 0 + --port-file for the tests;
+* --latency-ms: every product request waits this long first (the benchmark uses 50 ms);
+* a call log and fault injection, on control endpoints the product never uses:
+    GET  /_test/state                    -> {"calls": [[method, path], ...], "state": {...}}
+    POST /_test/fault?mode=M&count=N     -> M: none | auth | 429 | 500 | hang | echo (+ fake-specific);
+                                            count: how many requests it affects (default: all)
+    POST /_test/reset                    -> clear calls and the fault (state kept)
+"""
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+HANG = threading.Event()  # never set: a hung request waits on it until the process is killed
+
+
+class Fake:
+    """Per-process state shared by the handler threads."""
+
+    def __init__(self, latency_ms):
+        self.lock = threading.RLock()
+        self.calls = []
+        self.fault = {"mode": "none", "count": -1}
+        self.latency = latency_ms / 1000.0
+        self.state = {}
+
+    def take_fault(self):
+        with self.lock:
+            mode, count = self.fault["mode"], self.fault["count"]
+            if mode == "none" or count == 0:
+                return "none"
+            if count > 0:
+                self.fault["count"] = count - 1
+            return mode
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake = None  # set by serve()
+
+    def log_message(self, fmt, *args):  # keep test output clean
+        pass
+
+    # -- helpers -------------------------------------------------------------------------------
+    def send(self, status, body=None, content_type="application/json", headers=None):
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        # Read once, up front (see handle_any), so an early answer never leaves a body in the
+        # keep-alive connection.
+        return self._raw
+
+    def json_body(self):
+        raw = self._raw
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            return None
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def handle_any(self, method):
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.route = url.path
+        if self.route.startswith("/_test/"):
+            return self.control(method)
+        fake = self.fake
+        with fake.lock:
+            fake.calls.append([method, self.path])
+        if fake.latency:
+            time.sleep(fake.latency)
+        mode = fake.take_fault()
+        if mode == "hang":
+            HANG.wait(3600)
+            return
+        if mode != "none" and self.fault(mode, method):
+            return
+        self.dispatch(method)
+
+    def control(self, method):
+        fake = self.fake
+        if self.route == "/_test/state":
+            with fake.lock:
+                return self.send(200, {"calls": fake.calls, "state": fake.state})
+        if self.route == "/_test/fault" and method == "POST":
+            with fake.lock:
+                fake.fault = {"mode": self.query.get("mode", "none"), "count": int(self.query.get("count", "-1"))}
+            return self.send(200, {"ok": True})
+        if self.route == "/_test/reset" and method == "POST":
+            with fake.lock:
+                fake.calls = []
+                fake.fault = {"mode": "none", "count": -1}
+            return self.send(200, {"ok": True})
+        return self.send(404, {"error": "unknown control endpoint"})
+
+    def fault(self, mode, method):
+        """Answers an injected fault in the platform's error shape; True if answered."""
+        raise NotImplementedError
+
+    def dispatch(self, method):
+        raise NotImplementedError
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+
+def serve(handler_cls, setup=None, extra_args=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    for args, kwargs in extra_args or []:
+        parser.add_argument(*args, **kwargs)
+    args = parser.parse_args()
+    fake = Fake(args.latency_ms)
+    if setup:
+        setup(fake, args)
+    handler_cls.fake = fake
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_cls)
+    server.daemon_threads = True
+    server.request_queue_size = 128
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+
+    os.replace(args.port_file + ".tmp", args.port_file)
+    server.serve_forever()
