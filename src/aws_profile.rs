@@ -27,16 +27,20 @@ impl AwsFiles {
     pub fn load(home: Option<&std::path::Path>) -> AwsFiles {
         let path = |var: &str, file: &str| -> Option<PathBuf> {
             match std::env::var_os(var) {
-                Some(p) if !p.is_empty() => Some(crate::settings::expand_tilde(&PathBuf::from(p), home)),
+                Some(p) if !p.is_empty() => {
+                    Some(crate::settings::expand_tilde(&PathBuf::from(p), home))
+                }
                 _ => home.map(|h| h.join(".aws").join(file)),
             }
         };
         let mut files = AwsFiles::default();
-        if let Some(text) = path("AWS_CONFIG_FILE", "config").and_then(|p| std::fs::read_to_string(p).ok()) {
+        if let Some(text) =
+            path("AWS_CONFIG_FILE", "config").and_then(|p| std::fs::read_to_string(p).ok())
+        {
             files.add_config(&text);
         }
-        if let Some(text) =
-            path("AWS_SHARED_CREDENTIALS_FILE", "credentials").and_then(|p| std::fs::read_to_string(p).ok())
+        if let Some(text) = path("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+            .and_then(|p| std::fs::read_to_string(p).ok())
         {
             files.add_credentials(&text);
         }
@@ -48,11 +52,23 @@ impl AwsFiles {
         for (header, section) in parse_ini(text) {
             let header = header.trim();
             if header == "default" {
-                merge(self.profiles.entry("default".into()).or_default(), section, false);
+                merge(
+                    self.profiles.entry("default".into()).or_default(),
+                    section,
+                    false,
+                );
             } else if let Some(name) = header.strip_prefix("profile ") {
-                merge(self.profiles.entry(name.trim().into()).or_default(), section, false);
+                merge(
+                    self.profiles.entry(name.trim().into()).or_default(),
+                    section,
+                    false,
+                );
             } else if let Some(name) = header.strip_prefix("sso-session ") {
-                merge(self.sso_sessions.entry(name.trim().into()).or_default(), section, false);
+                merge(
+                    self.sso_sessions.entry(name.trim().into()).or_default(),
+                    section,
+                    false,
+                );
             }
         }
     }
@@ -60,7 +76,11 @@ impl AwsFiles {
     /// Adds the sections of a credentials file (`[x]`); its keys override the config file's.
     pub fn add_credentials(&mut self, text: &str) {
         for (header, section) in parse_ini(text) {
-            merge(self.profiles.entry(header.trim().into()).or_default(), section, true);
+            merge(
+                self.profiles.entry(header.trim().into()).or_default(),
+                section,
+                true,
+            );
         }
     }
 
@@ -95,7 +115,9 @@ fn parse_ini(text: &str) -> Vec<(String, Section)> {
         if line.starts_with([' ', '\t']) {
             continue; // nested sub-key
         }
-        let Some((key, value)) = trimmed.split_once('=') else { continue };
+        let Some((key, value)) = trimmed.split_once('=') else {
+            continue;
+        };
         if let Some((_, section)) = out.last_mut() {
             let value = strip_inline_comment(value.trim());
             section.insert(key.trim().to_ascii_lowercase(), value.to_string());
@@ -127,15 +149,25 @@ mod tests {
              source_profile = default\ns3 =\n  max_concurrent_requests = 2\n\
              [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n; comment\n",
         );
-        files.add_credentials("[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s\n");
+        files.add_credentials(
+            "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s\n",
+        );
         let default = files.profile("default").expect("default profile");
         assert_eq!(default.get("region").map(String::as_str), Some("us-east-1"));
-        assert_eq!(default.get("aws_access_key_id").map(String::as_str), Some("AKIDEXAMPLE"));
+        assert_eq!(
+            default.get("aws_access_key_id").map(String::as_str),
+            Some("AKIDEXAMPLE")
+        );
         let dev = files.profile("dev").expect("dev profile");
-        assert_eq!(dev.get("role_arn").map(String::as_str), Some("arn:aws:iam::1:role/x"));
+        assert_eq!(
+            dev.get("role_arn").map(String::as_str),
+            Some("arn:aws:iam::1:role/x")
+        );
         assert!(!dev.contains_key("max_concurrent_requests"));
         assert_eq!(
-            files.sso_sessions["corp"].get("sso_start_url").map(String::as_str),
+            files.sso_sessions["corp"]
+                .get("sso_start_url")
+                .map(String::as_str),
             Some("https://corp.awsapps.com/start")
         );
     }

@@ -66,7 +66,11 @@ impl Entry {
         let half_life = (self.expires_at - self.requested_at) / 2;
         let refresh_at = self.expires_at - half_life;
         let lasts = self.expires_at - now >= min_remaining;
-        if now < refresh_at && lasts { Freshness::Fresh } else { Freshness::Stale }
+        if now < refresh_at && lasts {
+            Freshness::Fresh
+        } else {
+            Freshness::Stale
+        }
     }
 }
 
@@ -109,7 +113,9 @@ impl Cache {
 
     /// All entries whose key satisfies `keep`, parsed (unparseable ones skipped).
     pub fn entries(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, Entry)> {
-        let Some(file) = self.read() else { return Vec::new() };
+        let Some(file) = self.read() else {
+            return Vec::new();
+        };
         file.registries
             .into_iter()
             .filter(|(k, _)| keep(k))
@@ -150,13 +156,19 @@ impl Cache {
     fn move_aside_corrupt(&self) {
         let aside = self.dir.join(format!("{CACHE_FILE}.corrupt"));
         match fs::rename(self.file_path(), &aside) {
-            Ok(()) => tracing::warn!(path = %aside.display(), "cache file was unreadable; moved aside and rebuilt"),
-            Err(e) => tracing::warn!(error = %e, "cache file was unreadable and could not be moved aside"),
+            Ok(()) => {
+                tracing::warn!(path = %aside.display(), "cache file was unreadable; moved aside and rebuilt")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cache file was unreadable and could not be moved aside")
+            }
         }
     }
 
     fn write_atomically(&self, file: &CacheFile) -> std::io::Result<()> {
-        let mut tmp = tempfile::Builder::new().prefix(".cache.json.tmp").tempfile_in(&self.dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".cache.json.tmp")
+            .tempfile_in(&self.dir)?;
         serde_json::to_writer_pretty(&mut tmp, file).map_err(std::io::Error::other)?;
         tmp.write_all(b"\n")?;
         tmp.as_file().sync_all()?;
@@ -174,7 +186,11 @@ impl Cache {
     pub fn lock_key(&self, key: &str, wait: Duration) -> std::io::Result<LockGuard> {
         self.ensure_dir()?;
         let digest = crate::identity::go_checksum(key);
-        let name: String = digest.chars().filter(char::is_ascii_alphanumeric).take(24).collect();
+        let name: String = digest
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(24)
+            .collect();
         self.lock_path(&self.dir.join(format!(".lock-{name}")), wait)
     }
 
@@ -184,13 +200,21 @@ impl Cache {
         let mut waited = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(LockGuard { _file: file, waited }),
+                Ok(()) => {
+                    return Ok(LockGuard {
+                        _file: file,
+                        waited,
+                    });
+                }
                 Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                     waited = true;
                     std::thread::sleep(LOCK_POLL);
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out waiting for the cache lock"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "timed out waiting for the cache lock",
+                    ));
                 }
                 Err(fs::TryLockError::Error(e)) => return Err(e),
             }
@@ -199,7 +223,10 @@ impl Cache {
 }
 
 fn empty_file() -> CacheFile {
-    CacheFile { registries: BTreeMap::new(), version: FORMAT_VERSION.into() }
+    CacheFile {
+        registries: BTreeMap::new(),
+        version: FORMAT_VERSION.into(),
+    }
 }
 
 fn open_lock_file(path: &Path) -> std::io::Result<File> {
@@ -259,13 +286,28 @@ mod tests {
         let e = entry(start, start + Duration::from_secs(12 * 3600));
         let zero = Duration::ZERO;
         assert_eq!(e.freshness(start, zero), Freshness::Fresh);
-        assert_eq!(e.freshness(start + Duration::from_secs(6 * 3600 - 1), zero), Freshness::Fresh);
-        assert_eq!(e.freshness(start + Duration::from_secs(6 * 3600), zero), Freshness::Stale);
-        assert_eq!(e.freshness(start + Duration::from_secs(12 * 3600 - 1), zero), Freshness::Stale);
-        assert_eq!(e.freshness(start + Duration::from_secs(12 * 3600), zero), Freshness::Expired);
+        assert_eq!(
+            e.freshness(start + Duration::from_secs(6 * 3600 - 1), zero),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            e.freshness(start + Duration::from_secs(6 * 3600), zero),
+            Freshness::Stale
+        );
+        assert_eq!(
+            e.freshness(start + Duration::from_secs(12 * 3600 - 1), zero),
+            Freshness::Stale
+        );
+        assert_eq!(
+            e.freshness(start + Duration::from_secs(12 * 3600), zero),
+            Freshness::Expired
+        );
         // export wants 6 h left: a 12 h token is fresh for it only in its first 6 h, too
         let six_h = Duration::from_secs(6 * 3600);
-        assert_eq!(e.freshness(start + Duration::from_secs(3600), six_h), Freshness::Fresh);
+        assert_eq!(
+            e.freshness(start + Duration::from_secs(3600), six_h),
+            Freshness::Fresh
+        );
         // a token issued already expired is never fresh
         let dead = entry(start, start - Duration::from_secs(60));
         assert_eq!(dead.freshness(start, zero), Freshness::Expired);
@@ -289,14 +331,29 @@ mod tests {
 }"#;
         fs::write(dir.path().join(CACHE_FILE), go_file).expect("write");
         let cache = Cache::new(dir.path().to_path_buf());
-        let old = cache.get("eu-west-1-abc-000000000000").expect("go entry parses");
-        assert_eq!(old.requested_at, datetime!(2021-03-01 14:31:17.625780278 UTC));
+        let old = cache
+            .get("eu-west-1-abc-000000000000")
+            .expect("go entry parses");
+        assert_eq!(
+            old.requested_at,
+            datetime!(2021-03-01 14:31:17.625780278 UTC)
+        );
         assert_eq!(old.expires_at, datetime!(2021-03-02 02:31:17.608 UTC));
         let now = OffsetDateTime::now_utc();
-        cache.put("us-east-1-xyz-123456789012", &entry(now, now + Duration::from_secs(3600)), Duration::from_secs(1)).expect("put");
+        cache
+            .put(
+                "us-east-1-xyz-123456789012",
+                &entry(now, now + Duration::from_secs(3600)),
+                Duration::from_secs(1),
+            )
+            .expect("put");
         let text = fs::read_to_string(dir.path().join(CACHE_FILE)).expect("read");
         let reread: Value = serde_json::from_str(&text).expect("valid json");
-        assert_eq!(reread["Registries"]["weird"]["Nested"], serde_json::json!([1, 2]), "foreign entry kept: {text}");
+        assert_eq!(
+            reread["Registries"]["weird"]["Nested"],
+            serde_json::json!([1, 2]),
+            "foreign entry kept: {text}"
+        );
         assert!(cache.get("eu-west-1-abc-000000000000").is_some());
         assert!(cache.get("us-east-1-xyz-123456789012").is_some());
     }
@@ -308,9 +365,18 @@ mod tests {
         let cache = Cache::new(dir.path().to_path_buf());
         assert!(cache.get("k").is_none());
         let now = OffsetDateTime::now_utc();
-        cache.put("k", &entry(now, now + Duration::from_secs(60)), Duration::from_secs(1)).expect("put");
+        cache
+            .put(
+                "k",
+                &entry(now, now + Duration::from_secs(60)),
+                Duration::from_secs(1),
+            )
+            .expect("put");
         assert!(cache.get("k").is_some());
-        assert_eq!(fs::read(dir.path().join("cache.json.corrupt")).expect("aside"), b"{not json");
+        assert_eq!(
+            fs::read(dir.path().join("cache.json.corrupt")).expect("aside"),
+            b"{not json"
+        );
     }
 
     #[cfg(unix)]
@@ -320,7 +386,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::new(dir.path().join("ecr"));
         let now = OffsetDateTime::now_utc();
-        cache.put("k", &entry(now, now + Duration::from_secs(60)), Duration::from_secs(1)).expect("put");
+        cache
+            .put(
+                "k",
+                &entry(now, now + Duration::from_secs(60)),
+                Duration::from_secs(1),
+            )
+            .expect("put");
         let mode = |p: PathBuf| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode(dir.path().join("ecr")), 0o700);
         assert_eq!(mode(cache.file_path()), 0o600);
@@ -330,11 +402,18 @@ mod tests {
     fn key_lock_excludes_and_reports_waiting() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::new(dir.path().to_path_buf());
-        let held = cache.lock_key("k", Duration::from_secs(1)).expect("first lock");
+        let held = cache
+            .lock_key("k", Duration::from_secs(1))
+            .expect("first lock");
         assert!(!held.waited);
-        let err = cache.lock_key("k", Duration::from_millis(30)).expect_err("second lock must wait and time out");
+        let err = cache
+            .lock_key("k", Duration::from_millis(30))
+            .expect_err("second lock must wait and time out");
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-        assert!(cache.lock_key("other", Duration::from_millis(30)).is_ok(), "other keys are independent");
+        assert!(
+            cache.lock_key("other", Duration::from_millis(30)).is_ok(),
+            "other keys are independent"
+        );
         drop(held);
         assert!(cache.lock_key("k", Duration::from_millis(30)).is_ok());
     }

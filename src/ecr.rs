@@ -62,17 +62,28 @@ impl fmt::Display for FetchError {
                  configure credentials or set AWS_PROFILE"
             ),
             FetchError::SsoLogin { profile, .. } => {
-                write!(f, "the AWS SSO session has expired or is missing; run `aws sso login --profile {profile}`")
+                write!(
+                    f,
+                    "the AWS SSO session has expired or is missing; run `aws sso login --profile {profile}`"
+                )
             }
             FetchError::AccessDenied { .. } => write!(
                 f,
                 "access denied: the AWS identity may not call ecr:GetAuthorizationToken (or its credentials are invalid)"
             ),
             FetchError::Timeout { after } => {
-                write!(f, "the ECR API was unreachable within {:.1} s (AWS_ECR_FETCH_TIMEOUT)", after.as_secs_f64())
+                write!(
+                    f,
+                    "the ECR API was unreachable within {:.1} s (AWS_ECR_FETCH_TIMEOUT)",
+                    after.as_secs_f64()
+                )
             }
-            FetchError::Api { detail } => write!(f, "the ECR API call failed: {}", first_line(detail)),
-            FetchError::BadResponse(why) => write!(f, "the ECR API returned an unusable token: {why}"),
+            FetchError::Api { detail } => {
+                write!(f, "the ECR API call failed: {}", first_line(detail))
+            }
+            FetchError::BadResponse(why) => {
+                write!(f, "the ECR API returned an unusable token: {why}")
+            }
             FetchError::Setup(why) => write!(f, "could not set up the AWS client: {why}"),
         }
     }
@@ -97,7 +108,11 @@ fn first_line(text: &str) -> &str {
 
 /// Fetches a token for `registry`, bounded by `deadline`. Builds a single-threaded runtime: the
 /// helper is a short-lived process and needs no more.
-pub fn fetch_blocking(registry: &Registry, source: &CredentialSource, deadline: Duration) -> Result<FetchedToken, FetchError> {
+pub fn fetch_blocking(
+    registry: &Registry,
+    source: &CredentialSource,
+    deadline: Duration,
+) -> Result<FetchedToken, FetchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -110,9 +125,16 @@ pub fn fetch_blocking(registry: &Registry, source: &CredentialSource, deadline: 
     })
 }
 
-async fn fetch(registry: &Registry, source: &CredentialSource, deadline: Duration) -> Result<FetchedToken, FetchError> {
+async fn fetch(
+    registry: &Registry,
+    source: &CredentialSource,
+    deadline: Duration,
+) -> Result<FetchedToken, FetchError> {
     let region = Region::new(registry.api_region().to_string());
-    let profile = source.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile = source
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
 
     let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
         .region(region.clone())
@@ -121,10 +143,9 @@ async fn fetch(registry: &Registry, source: &CredentialSource, deadline: Duratio
     if let Some(name) = &source.profile {
         loader = loader.profile_name(name);
     }
-    if let Some(client) = ca_bundle_client()? {
-        loader = loader.http_client(client);
-    }
-    let provider = credentials_provider(&region, source).await;
+    let http_client = https_client()?;
+    loader = loader.http_client(http_client.clone());
+    let provider = credentials_provider(&region, source, http_client).await;
     let sdk = loader.credentials_provider(provider).load().await;
 
     let mut provider = sdk
@@ -144,28 +165,43 @@ async fn fetch(registry: &Registry, source: &CredentialSource, deadline: Duratio
         .provide_credentials()
         .await
         .map_err(|e| credentials_error(e, profile.as_deref()))?;
-    let sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
+    let sdk = sdk
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build();
 
     match registry {
         Registry::Private(p) => {
-            let conf = aws_sdk_ecr::config::Builder::from(&sdk).use_fips(p.fips).use_dual_stack(p.dual_stack).build();
+            let conf = aws_sdk_ecr::config::Builder::from(&sdk)
+                .use_fips(p.fips)
+                .use_dual_stack(p.dual_stack)
+                .build();
             let client = aws_sdk_ecr::Client::from_conf(conf);
             #[allow(deprecated)] // registryIds still selects the account whose token is issued
-            let request = client.get_authorization_token().set_registry_ids(p.account.clone().map(|a| vec![a]));
+            let request = client
+                .get_authorization_token()
+                .set_registry_ids(p.account.clone().map(|a| vec![a]));
             let output = request.send().await.map_err(api_error)?;
-            let data = output
-                .authorization_data()
-                .first()
-                .ok_or_else(|| FetchError::BadResponse("no authorizationData in the response".into()))?;
-            token_from(data.authorization_token(), data.expires_at(), data.proxy_endpoint().map(str::to_string))
+            let data = output.authorization_data().first().ok_or_else(|| {
+                FetchError::BadResponse("no authorizationData in the response".into())
+            })?;
+            token_from(
+                data.authorization_token(),
+                data.expires_at(),
+                data.proxy_endpoint().map(str::to_string),
+            )
         }
         Registry::Public { .. } => {
             let conf = aws_sdk_ecrpublic::config::Builder::from(&sdk).build();
             let client = aws_sdk_ecrpublic::Client::from_conf(conf);
-            let output = client.get_authorization_token().send().await.map_err(api_error)?;
-            let data = output
-                .authorization_data()
-                .ok_or_else(|| FetchError::BadResponse("no authorizationData in the ECR Public response".into()))?;
+            let output = client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(api_error)?;
+            let data = output.authorization_data().ok_or_else(|| {
+                FetchError::BadResponse("no authorizationData in the ECR Public response".into())
+            })?;
             token_from(data.authorization_token(), data.expires_at(), None)
         }
     }
@@ -174,8 +210,14 @@ async fn fetch(registry: &Registry, source: &CredentialSource, deadline: Duratio
 /// The SDK's default chain, with instance-metadata probing kept short and single-attempt so a
 /// machine without credentials fails in about a second instead of ~20. An explicit profile
 /// (export's `profile = ...`) reads only that profile, not environment keys first.
-async fn credentials_provider(region: &Region, source: &CredentialSource) -> SharedCredentialsProvider {
-    let provider_config = ProviderConfig::default().with_region(Some(region.clone()));
+async fn credentials_provider(
+    region: &Region,
+    source: &CredentialSource,
+    http_client: aws_sdk_ecr::config::SharedHttpClient,
+) -> SharedCredentialsProvider {
+    let provider_config = ProviderConfig::default()
+        .with_region(Some(region.clone()))
+        .with_http_client(http_client);
     if let Some(name) = &source.profile {
         let profile = ProfileFileCredentialsProvider::builder()
             .configure(&provider_config)
@@ -207,22 +249,29 @@ fn timeouts(deadline: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// `AWS_CA_BUNDLE`: extra trusted roots (a PEM file) for corporate TLS-intercepting proxies.
-/// The Go SDK honours it; the Rust SDK does not, so it is wired here.
-fn ca_bundle_client() -> Result<Option<aws_sdk_ecr::config::SharedHttpClient>, FetchError> {
+/// The HTTPS client for every AWS call (ECR, STS, SSO, IMDS): rustls with ring, the system's
+/// roots, plus `AWS_CA_BUNDLE` — extra trusted roots (a PEM file) for corporate
+/// TLS-intercepting proxies, which the Go SDK honours and the Rust SDK does not on its own.
+fn https_client() -> Result<aws_sdk_ecr::config::SharedHttpClient, FetchError> {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else { return Ok(None) };
-    let pem = std::fs::read(&path)
-        .map_err(|e| FetchError::Setup(format!("AWS_CA_BUNDLE {}: {e}", std::path::Path::new(&path).display())))?;
+    let mut trust = TrustStore::default();
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|e| {
+            FetchError::Setup(format!(
+                "AWS_CA_BUNDLE {}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        })?;
+        trust = trust.with_pem_certificate(pem);
+    }
     let context = TlsContext::builder()
-        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .with_trust_store(trust)
         .build()
-        .map_err(|e| FetchError::Setup(format!("AWS_CA_BUNDLE: {e}")))?;
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .map_err(|e| FetchError::Setup(format!("TLS set-up: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
-        .build_https();
-    Ok(Some(client))
+        .build_https())
 }
 
 fn token_from(
@@ -230,26 +279,42 @@ fn token_from(
     expires_at: Option<&aws_sdk_ecr::primitives::DateTime>,
     proxy_endpoint: Option<String>,
 ) -> Result<FetchedToken, FetchError> {
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| FetchError::BadResponse("empty authorizationToken".into()))?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| FetchError::BadResponse("empty authorizationToken".into()))?;
     crate::token::split_token(token).map_err(FetchError::BadResponse)?;
     let expires_at = expires_at.ok_or_else(|| FetchError::BadResponse("no expiresAt".into()))?;
-    let nanos = i128::from(expires_at.secs()) * 1_000_000_000 + i128::from(expires_at.subsec_nanos());
+    let nanos =
+        i128::from(expires_at.secs()) * 1_000_000_000 + i128::from(expires_at.subsec_nanos());
     let expires_at = OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .map_err(|_| FetchError::BadResponse("expiresAt out of range".into()))?;
-    Ok(FetchedToken { authorization_token: token.to_string(), expires_at, proxy_endpoint })
+    Ok(FetchedToken {
+        authorization_token: token.to_string(),
+        expires_at,
+        proxy_endpoint,
+    })
 }
 
 fn credentials_error(error: CredentialsError, profile: Option<&str>) -> FetchError {
     let detail = DisplayErrorContext(&error).to_string();
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("sso") && (lower.contains("expired") || lower.contains("token") || lower.contains("login")) {
-        return FetchError::SsoLogin { profile: profile.unwrap_or("default").to_string(), detail };
+    if lower.contains("sso")
+        && (lower.contains("expired") || lower.contains("token") || lower.contains("login"))
+    {
+        return FetchError::SsoLogin {
+            profile: profile.unwrap_or("default").to_string(),
+            detail,
+        };
     }
     match error {
         CredentialsError::CredentialsNotLoaded(_) => FetchError::NoCredentials { detail },
         CredentialsError::ProviderTimedOut(_) => FetchError::NoCredentials { detail },
-        _ if lower.contains("accessdenied") || lower.contains("not authorized") => FetchError::AccessDenied { detail },
-        _ => FetchError::Api { detail: format!("resolving AWS credentials: {detail}") },
+        _ if lower.contains("accessdenied") || lower.contains("not authorized") => {
+            FetchError::AccessDenied { detail }
+        }
+        _ => FetchError::Api {
+            detail: format!("resolving AWS credentials: {detail}"),
+        },
     }
 }
 
@@ -260,8 +325,12 @@ where
 {
     let detail = DisplayErrorContext(&error).to_string();
     match &error {
-        SdkError::TimeoutError(_) => FetchError::Api { detail: format!("timed out: {detail}") },
-        SdkError::DispatchFailure(_) => FetchError::Api { detail: format!("could not reach the API: {detail}") },
+        SdkError::TimeoutError(_) => FetchError::Api {
+            detail: format!("timed out: {detail}"),
+        },
+        SdkError::DispatchFailure(_) => FetchError::Api {
+            detail: format!("could not reach the API: {detail}"),
+        },
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             let message = service.err().message().unwrap_or_default();
@@ -274,9 +343,13 @@ where
                     | "ExpiredTokenException"
                     | "InvalidClientTokenId"
             ) {
-                FetchError::AccessDenied { detail: format!("{code}: {message}") }
+                FetchError::AccessDenied {
+                    detail: format!("{code}: {message}"),
+                }
             } else {
-                FetchError::Api { detail: format!("{code}: {message}") }
+                FetchError::Api {
+                    detail: format!("{code}: {message}"),
+                }
             }
         }
         _ => FetchError::Api { detail },

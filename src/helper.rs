@@ -30,10 +30,18 @@ pub struct Outcome {
 
 impl Outcome {
     fn ok(stdout: String) -> Outcome {
-        Outcome { stdout, stderr: None, code: 0 }
+        Outcome {
+            stdout,
+            stderr: None,
+            code: 0,
+        }
     }
     fn fail(error: ProtocolError) -> Outcome {
-        Outcome { stdout: format!("{error}\n"), stderr: None, code: 1 }
+        Outcome {
+            stdout: format!("{error}\n"),
+            stderr: None,
+            code: 1,
+        }
     }
 }
 
@@ -112,10 +120,17 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
         fetch_timeout: settings.fetch_timeout,
     };
     match token::obtain(&request) {
-        Ok(credential) => Outcome::ok(protocol::encode_credentials(&server_url, &credential.username, credential.password())),
+        Ok(credential) => Outcome::ok(protocol::encode_credentials(
+            &server_url,
+            &credential.username,
+            credential.password(),
+        )),
         Err(error) => Outcome {
             stdout: format!("{}\n", protocol::NOT_FOUND),
-            stderr: Some(format!("{NAME}: {}: {error}\n", host_for_message(&registry))),
+            stderr: Some(format!(
+                "{NAME}: {}: {error}\n",
+                host_for_message(&registry)
+            )),
             code: 1,
         },
     }
@@ -131,7 +146,9 @@ fn host_for_message(registry: &registry::Registry) -> String {
 /// Unexpired cached registries of the current identity. Reads the cache only: `list` is
 /// called up front by `docker build` and CI runners, and must never be slow or fail.
 fn list(settings: &Settings) -> Outcome {
-    let Some(cache) = cache_of(settings) else { return Outcome::ok(protocol::encode_list(&BTreeMap::new())) };
+    let Some(cache) = cache_of(settings) else {
+        return Outcome::ok(protocol::encode_list(&BTreeMap::new()));
+    };
     let files = AwsFiles::load(settings.home.as_deref());
     let identity = identity::current(&files, &CredentialSource::default());
     let now = OffsetDateTime::now_utc();
@@ -141,7 +158,9 @@ fn list(settings: &Settings) -> Outcome {
         .filter(|(_, entry)| entry.freshness(now, Duration::ZERO) != Freshness::Expired)
         .filter(|(_, entry)| entry.proxy_endpoint.starts_with("https://"))
         .map(|(_, entry)| {
-            let user = token::split_token(&entry.authorization_token).map(|(u, _)| u).unwrap_or_else(|_| "AWS".into());
+            let user = token::split_token(&entry.authorization_token)
+                .map(|(u, _)| u)
+                .unwrap_or_else(|_| "AWS".into());
             (entry.proxy_endpoint, user)
         })
         .collect();

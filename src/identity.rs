@@ -46,9 +46,11 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
 
-    let base = if let (Some(key_id), Some(_), None) =
-        (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), source.profile.as_ref())
-    {
+    let base = if let (Some(key_id), Some(_), None) = (
+        env("AWS_ACCESS_KEY_ID"),
+        env("AWS_SECRET_ACCESS_KEY"),
+        source.profile.as_ref(),
+    ) {
         // The SDK's chain puts environment keys before any profile.
         Base::AccessKey(key_id, "access key from the environment".into())
     } else if let Some(def) = profile_name
@@ -58,14 +60,25 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     {
         let (name, definition) = def;
         match definition {
-            Definition::AccessKey(id) => Base::AccessKey(id, format!("profile {name} (static keys)")),
-            Definition::Other(text) => Base::Defined(format!("profile:{name}|{text}"), format!("profile {name}")),
+            Definition::AccessKey(id) => {
+                Base::AccessKey(id, format!("profile {name} (static keys)"))
+            }
+            Definition::Other(text) => {
+                Base::Defined(format!("profile:{name}|{text}"), format!("profile {name}"))
+            }
         }
     } else if let Some(name) = profile_name.as_deref().filter(|n| *n != "default") {
         // An explicitly selected profile that defines nothing: the fetch will say so.
-        Base::Defined(format!("profile:{name}|undefined"), format!("profile {name}"))
-    } else if let (Some(role), Some(_)) = (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
-        Base::Defined(format!("web-identity:{role}"), format!("web identity role {role}"))
+        Base::Defined(
+            format!("profile:{name}|undefined"),
+            format!("profile {name}"),
+        )
+    } else if let (Some(role), Some(_)) = (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"))
+    {
+        Base::Defined(
+            format!("web-identity:{role}"),
+            format!("web identity role {role}"),
+        )
     } else if let Some(uri) = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
         .or_else(|| env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
     {
@@ -77,15 +90,21 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
 
     let (key, description) = match (base, &source.role_arn) {
         (Base::AccessKey(id, desc), None) => (go_checksum(&id), desc),
-        (Base::AccessKey(id, desc), Some(role)) => {
-            (hash_definition(&format!("assume:{role}|key:{}", go_checksum(&id))), format!("role {role} via {desc}"))
-        }
+        (Base::AccessKey(id, desc), Some(role)) => (
+            hash_definition(&format!("assume:{role}|key:{}", go_checksum(&id))),
+            format!("role {role} via {desc}"),
+        ),
         (Base::Defined(text, desc), None) => (hash_definition(&text), desc),
-        (Base::Defined(text, desc), Some(role)) => {
-            (hash_definition(&format!("assume:{role}|{text}")), format!("role {role} via {desc}"))
-        }
+        (Base::Defined(text, desc), Some(role)) => (
+            hash_definition(&format!("assume:{role}|{text}")),
+            format!("role {role} via {desc}"),
+        ),
     };
-    Identity { key, description, profile: profile_name }
+    Identity {
+        key,
+        description,
+        profile: profile_name,
+    }
 }
 
 enum Base {
@@ -106,7 +125,13 @@ fn describe_profile(files: &AwsFiles, name: &str, depth: usize) -> Option<Defini
     let get = |k: &str| section.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if let Some(role) = get("role_arn") {
         let mut text = format!("role_arn={role}");
-        for key in ["role_session_name", "external_id", "mfa_serial", "credential_source", "web_identity_token_file"] {
+        for key in [
+            "role_session_name",
+            "external_id",
+            "mfa_serial",
+            "credential_source",
+            "web_identity_token_file",
+        ] {
             if let Some(v) = get(key) {
                 text.push_str(&format!("|{key}={v}"));
             }
@@ -114,7 +139,9 @@ fn describe_profile(files: &AwsFiles, name: &str, depth: usize) -> Option<Defini
         if let Some(src) = get("source_profile") {
             let inner = if src == name || depth >= MAX_CHAIN {
                 // Self-reference means "this profile's static keys" in the SDKs.
-                static_key(section).map(|id| format!("key:{}", go_checksum(&id))).unwrap_or_default()
+                static_key(section)
+                    .map(|id| format!("key:{}", go_checksum(&id)))
+                    .unwrap_or_default()
             } else {
                 match describe_profile(files, src, depth + 1) {
                     Some(Definition::AccessKey(id)) => format!("key:{}", go_checksum(&id)),
@@ -160,7 +187,9 @@ fn describe_profile(files: &AwsFiles, name: &str, depth: usize) -> Option<Defini
 
 fn static_key(section: &Section) -> Option<String> {
     let id = section.get("aws_access_key_id").filter(|v| !v.is_empty())?;
-    section.get("aws_secret_access_key").filter(|v| !v.is_empty())?;
+    section
+        .get("aws_secret_access_key")
+        .filter(|v| !v.is_empty())?;
     Some(id.clone())
 }
 
@@ -187,17 +216,26 @@ mod tests {
     }
 
     fn with_profile(name: &str) -> CredentialSource {
-        CredentialSource { profile: Some(name.into()), role_arn: None }
+        CredentialSource {
+            profile: Some(name.into()),
+            role_arn: None,
+        }
     }
 
     #[test]
     fn go_checksum_matches_upstream_vector() {
-        assert_eq!(go_checksum("accessKey"), "xOV45/s/9aT8cbO8tDicjEV1KKkfpLdKrQs0ipPGgGc=");
+        assert_eq!(
+            go_checksum("accessKey"),
+            "xOV45/s/9aT8cbO8tDicjEV1KKkfpLdKrQs0ipPGgGc="
+        );
     }
 
     #[test]
     fn static_profile_keys_hash_like_the_go_helper() {
-        let f = files("", "[ci]\naws_access_key_id = accessKey\naws_secret_access_key = s\n");
+        let f = files(
+            "",
+            "[ci]\naws_access_key_id = accessKey\naws_secret_access_key = s\n",
+        );
         let id = current(&f, &with_profile("ci"));
         assert_eq!(id.key, go_checksum("accessKey"));
         assert!(!id.description.contains("accessKey"));
@@ -206,13 +244,40 @@ mod tests {
     #[test]
     fn assume_role_profile_is_keyed_on_its_definition() {
         let config = "[profile base]\nregion=us-east-1\n[profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = base\n";
-        let a = current(&files(config, "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n"), &with_profile("dev"));
-        let b = current(&files(config, "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=y\n"), &with_profile("dev"));
-        assert_eq!(a, b, "a rotated secret with the same key id is the same identity");
-        let c = current(&files(config, "[base]\naws_access_key_id=AKIA2\naws_secret_access_key=x\n"), &with_profile("dev"));
+        let a = current(
+            &files(
+                config,
+                "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n",
+            ),
+            &with_profile("dev"),
+        );
+        let b = current(
+            &files(
+                config,
+                "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=y\n",
+            ),
+            &with_profile("dev"),
+        );
+        assert_eq!(
+            a, b,
+            "a rotated secret with the same key id is the same identity"
+        );
+        let c = current(
+            &files(
+                config,
+                "[base]\naws_access_key_id=AKIA2\naws_secret_access_key=x\n",
+            ),
+            &with_profile("dev"),
+        );
         assert_ne!(a.key, c.key, "another source key is another identity");
         let other_role = config.replace("role/dev", "role/ops");
-        let d = current(&files(&other_role, "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n"), &with_profile("dev"));
+        let d = current(
+            &files(
+                &other_role,
+                "[base]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n",
+            ),
+            &with_profile("dev"),
+        );
         assert_ne!(a.key, d.key, "another role is another identity");
     }
 
@@ -238,7 +303,13 @@ mod tests {
     fn role_override_changes_the_key() {
         let f = files("[profile p]\ncredential_process = /bin/creds\n", "");
         let plain = current(&f, &with_profile("p"));
-        let assumed = current(&f, &CredentialSource { profile: Some("p".into()), role_arn: Some("arn:aws:iam::1:role/r".into()) });
+        let assumed = current(
+            &f,
+            &CredentialSource {
+                profile: Some("p".into()),
+                role_arn: Some("arn:aws:iam::1:role/r".into()),
+            },
+        );
         assert_ne!(plain.key, assumed.key);
     }
 }

@@ -29,7 +29,9 @@ static PENDING: OnceLock<(PathBuf, Level)> = OnceLock::new();
 /// `get` logs nothing at `info`, and skipping the subscriber set-up (its span registry
 /// preallocates) keeps that path's memory and start-up small.
 pub fn init(dir: Option<PathBuf>, level: Option<Level>) {
-    let (Some(dir), Some(level)) = (dir, level) else { return };
+    let (Some(dir), Some(level)) = (dir, level) else {
+        return;
+    };
     let _ = PENDING.set((dir, level));
     if level >= Level::DEBUG {
         activate();
@@ -39,18 +41,35 @@ pub fn init(dir: Option<PathBuf>, level: Option<Level>) {
 /// Installs the configured logger if it is not installed yet. Cheap to call repeatedly.
 pub fn activate() {
     static ACTIVE: OnceLock<()> = OnceLock::new();
-    let Some((dir, level)) = PENDING.get() else { return };
+    let Some((dir, level)) = PENDING.get() else {
+        return;
+    };
     ACTIVE.get_or_init(|| install(dir.clone(), *level));
 }
 
 fn install(dir: PathBuf, level: Level) {
-    let writer = CappedFile { dir, file: Mutex::new(None) };
+    let writer = CappedFile {
+        dir,
+        file: Mutex::new(None),
+    };
     let ours = LevelFilter::from_level(level);
     // SDK crates may log request details at trace; cap them at debug.
-    let sdk = if level == Level::TRACE { LevelFilter::DEBUG } else { ours };
-    let filter = Targets::new().with_default(sdk).with_target("ecr_login", ours).with_target("docker_credential_ecr_login", ours);
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_target(false);
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
+    let sdk = if level == Level::TRACE {
+        LevelFilter::DEBUG
+    } else {
+        ours
+    };
+    let filter = Targets::new()
+        .with_default(sdk)
+        .with_target("ecr_login", ours)
+        .with_target("docker_credential_ecr_login", ours);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
 }
 
 /// A `MakeWriter` appending to the log file, rotating it when it grows past the cap.
@@ -96,7 +115,9 @@ impl Drop for LineWriter<'_> {
         if self.buffer.is_empty() {
             return;
         }
-        let Ok(mut slot) = self.owner.file.lock() else { return };
+        let Ok(mut slot) = self.owner.file.lock() else {
+            return;
+        };
         if slot.is_none() {
             *slot = self.owner.open().ok();
         }
@@ -109,6 +130,9 @@ impl Drop for LineWriter<'_> {
 impl<'a> MakeWriter<'a> for CappedFile {
     type Writer = LineWriter<'a>;
     fn make_writer(&'a self) -> Self::Writer {
-        LineWriter { owner: self, buffer: Vec::with_capacity(256) }
+        LineWriter {
+            owner: self,
+            buffer: Vec::with_capacity(256),
+        }
     }
 }

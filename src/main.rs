@@ -16,8 +16,16 @@ fn main() {
         2 => {
             let action = args[1].to_string_lossy();
             match action.as_ref() {
-                "-v" | "--version" => helper::Outcome { stdout: helper::banner(), stderr: None, code: 0 },
-                "-h" | "--help" | "help" => helper::Outcome { stdout: help_text(), stderr: None, code: 0 },
+                "-v" | "--version" => helper::Outcome {
+                    stdout: helper::banner(),
+                    stderr: None,
+                    code: 0,
+                },
+                "-h" | "--help" | "help" => helper::Outcome {
+                    stdout: help_text(),
+                    stderr: None,
+                    code: 0,
+                },
                 action => {
                     let settings = Settings::from_env();
                     ecr_login::logging::init(settings.log_dir(), settings.log_level);
@@ -25,7 +33,11 @@ fn main() {
                 }
             }
         }
-        _ => helper::Outcome { stdout: format!("{}\n", helper::usage()), stderr: None, code: 1 },
+        _ => helper::Outcome {
+            stdout: format!("{}\n", helper::usage()),
+            stderr: None,
+            code: 1,
+        },
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(outcome.stdout.as_bytes());

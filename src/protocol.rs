@@ -45,7 +45,9 @@ fn joined_lines(input: &[u8]) -> Result<String, ProtocolError> {
     for line in input.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > MAX_LINE {
-            return Err(ProtocolError::BadInput("bufio.Scanner: token too long".into()));
+            return Err(ProtocolError::BadInput(
+                "bufio.Scanner: token too long".into(),
+            ));
         }
         joined.extend_from_slice(line);
     }
@@ -56,7 +58,11 @@ fn joined_lines(input: &[u8]) -> Result<String, ProtocolError> {
 pub fn read_server_url(input: &[u8]) -> Result<String, ProtocolError> {
     let text = joined_lines(input)?;
     let url = text.trim();
-    if url.is_empty() { Err(ProtocolError::MissingServerUrl) } else { Ok(url.to_string()) }
+    if url.is_empty() {
+        Err(ProtocolError::MissingServerUrl)
+    } else {
+        Ok(url.to_string())
+    }
 }
 
 /// A `store` request's fields (the secret is not needed: nothing is stored).
@@ -77,7 +83,10 @@ pub fn read_store(input: &[u8]) -> Result<StoreRequest, ProtocolError> {
         Some(Ok(v)) => v,
     };
     let Value::Object(fields) = value else {
-        return Err(ProtocolError::BadInput("json: cannot unmarshal non-object into Go value of type credentials.Credentials".into()));
+        return Err(ProtocolError::BadInput(
+            "json: cannot unmarshal non-object into Go value of type credentials.Credentials"
+                .into(),
+        ));
     };
     let mut server_url = String::new();
     let mut username = String::new();
@@ -105,7 +114,10 @@ pub fn read_store(input: &[u8]) -> Result<StoreRequest, ProtocolError> {
     if username.is_empty() {
         return Err(ProtocolError::MissingUsername);
     }
-    Ok(StoreRequest { server_url, username })
+    Ok(StoreRequest {
+        server_url,
+        username,
+    })
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -130,7 +142,10 @@ pub fn encode_credentials(server_url: &str, username: &str, secret: &str) -> Str
 
 /// A `list` reply: a JSON object in key order, `{}` when empty, then `\n`.
 pub fn encode_list(entries: &BTreeMap<String, String>) -> String {
-    let body: Vec<String> = entries.iter().map(|(k, v)| format!("{}:{}", go_json_string(k), go_json_string(v))).collect();
+    let body: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{}:{}", go_json_string(k), go_json_string(v)))
+        .collect();
     format!("{{{}}}\n", body.join(","))
 }
 
@@ -157,22 +172,43 @@ mod tests {
 
     #[test]
     fn server_url_is_joined_and_trimmed() {
-        assert_eq!(read_server_url(b"host.example\n").as_deref(), Ok("host.example"));
+        assert_eq!(
+            read_server_url(b"host.example\n").as_deref(),
+            Ok("host.example")
+        );
         assert_eq!(read_server_url(b"  a\r\nb  ").as_deref(), Ok("ab"));
-        assert_eq!(read_server_url(b" \n\t"), Err(ProtocolError::MissingServerUrl));
+        assert_eq!(
+            read_server_url(b" \n\t"),
+            Err(ProtocolError::MissingServerUrl)
+        );
         assert_eq!(read_server_url(b""), Err(ProtocolError::MissingServerUrl));
         let long = vec![b'a'; MAX_LINE + 1];
-        assert_eq!(read_server_url(&long), Err(ProtocolError::BadInput("bufio.Scanner: token too long".into())));
-        assert!(read_server_url(&[0xff, 0xfe, b'x']).is_ok(), "invalid UTF-8 is not a crash");
+        assert_eq!(
+            read_server_url(&long),
+            Err(ProtocolError::BadInput(
+                "bufio.Scanner: token too long".into()
+            ))
+        );
+        assert!(
+            read_server_url(&[0xff, 0xfe, b'x']).is_ok(),
+            "invalid UTF-8 is not a crash"
+        );
     }
 
     #[test]
     fn credentials_reply_bytes() {
         assert_eq!(
-            encode_credentials("123456789012.dkr.ecr.us-east-1.amazonaws.com", "AWS", "tok/+="),
+            encode_credentials(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "AWS",
+                "tok/+="
+            ),
             "{\"ServerURL\":\"123456789012.dkr.ecr.us-east-1.amazonaws.com\",\"Username\":\"AWS\",\"Secret\":\"tok/+=\"}\n"
         );
-        assert_eq!(go_json_string("<a&b>\u{2028}\"\\"), "\"\\u003ca\\u0026b\\u003e\\u2028\\\"\\\\\"");
+        assert_eq!(
+            go_json_string("<a&b>\u{2028}\"\\"),
+            "\"\\u003ca\\u0026b\\u003e\\u2028\\\"\\\\\""
+        );
     }
 
     #[test]
@@ -181,24 +217,48 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("https://b".to_string(), "AWS".to_string());
         m.insert("https://a".to_string(), "AWS".to_string());
-        assert_eq!(encode_list(&m), "{\"https://a\":\"AWS\",\"https://b\":\"AWS\"}\n");
+        assert_eq!(
+            encode_list(&m),
+            "{\"https://a\":\"AWS\",\"https://b\":\"AWS\"}\n"
+        );
     }
 
     #[test]
     fn store_validation_matches_go() {
         assert_eq!(
             read_store(br#"{"ServerURL":"h","Username":"u","Secret":"s"}"#),
-            Ok(StoreRequest { server_url: "h".into(), username: "u".into() })
+            Ok(StoreRequest {
+                server_url: "h".into(),
+                username: "u".into()
+            })
         );
         assert_eq!(
             read_store(br#"{"serverurl":"h","USERNAME":"u","Email":"x"} trailing"#),
-            Ok(StoreRequest { server_url: "h".into(), username: "u".into() })
+            Ok(StoreRequest {
+                server_url: "h".into(),
+                username: "u".into()
+            })
         );
-        assert_eq!(read_store(br#"{"Username":"u"}"#), Err(ProtocolError::MissingServerUrl));
-        assert_eq!(read_store(br#"{"ServerURL":"h"}"#), Err(ProtocolError::MissingUsername));
+        assert_eq!(
+            read_store(br#"{"Username":"u"}"#),
+            Err(ProtocolError::MissingServerUrl)
+        );
+        assert_eq!(
+            read_store(br#"{"ServerURL":"h"}"#),
+            Err(ProtocolError::MissingUsername)
+        );
         assert_eq!(read_store(b""), Err(ProtocolError::BadInput("EOF".into())));
-        assert!(matches!(read_store(b"xyz"), Err(ProtocolError::BadInput(_))));
-        assert!(matches!(read_store(br#"{"ServerURL":1}"#), Err(ProtocolError::BadInput(_))));
-        assert!(matches!(read_store(b"[1]"), Err(ProtocolError::BadInput(_))));
+        assert!(matches!(
+            read_store(b"xyz"),
+            Err(ProtocolError::BadInput(_))
+        ));
+        assert!(matches!(
+            read_store(br#"{"ServerURL":1}"#),
+            Err(ProtocolError::BadInput(_))
+        ));
+        assert!(matches!(
+            read_store(b"[1]"),
+            Err(ProtocolError::BadInput(_))
+        ));
     }
 }

@@ -5,9 +5,6 @@
 //! an ECR host is `None`, and the helper answers it with the not-found sentinel so anonymous
 //! pulls from other registries keep working.
 
-use regex_lite::Regex;
-use std::sync::OnceLock;
-
 /// The two ECR Public host names the Go helper accepts.
 const PUBLIC_HOSTS: [&str; 2] = ["public.ecr.aws", "ecr-public.aws.com"];
 
@@ -36,14 +33,54 @@ pub struct PrivateRegistry {
     pub domain: String,
 }
 
-/// The Go helper's pattern, with ASCII digits spelled out (`\d` would be the same in
-/// regex-lite, but the intent should not depend on the engine).
-const ECR_PATTERN: &str = r"^([0-9]{12})\.dkr[.\-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9\-_]*)\.(amazonaws\.(?:com(?:\.cn)?|eu)|on\.(?:aws|amazonwebservices\.com\.cn)|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$";
+/// DNS suffixes ECR registries live under, after the region (the Go helper's list).
+const DOMAINS: [&str; 9] = [
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "amazonaws.eu",
+    "on.aws",
+    "on.amazonwebservices.com.cn",
+    "sc2s.sgov.gov",
+    "c2s.ic.gov",
+    "cloud.adc-e.uk",
+    "csp.hci.ic.gov",
+];
 
-fn ecr_pattern() -> &'static Regex {
-    static PATTERN: OnceLock<Regex> = OnceLock::new();
-    // The pattern is a constant checked by the unit tests, so compiling it cannot fail at run time.
-    PATTERN.get_or_init(|| Regex::new(ECR_PATTERN).unwrap_or_else(|_| unreachable!()))
+/// Matches the Go helper's pattern
+/// `^(\d{12})\.dkr[.\-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9-_]*)\.(<domain>)$`
+/// by hand, with ASCII digits only. A regex engine would be compiled on every `get`, and the
+/// cached `get` is meant to run in about a millisecond.
+fn match_private(host: &str) -> Option<PrivateRegistry> {
+    let (account, rest) = host.split_at_checked(12)?;
+    if !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = rest.strip_prefix(".dkr")?;
+    let rest = rest
+        .strip_prefix(".ecr")
+        .or_else(|| rest.strip_prefix("-ecr"))?;
+    let (fips, rest) = match rest.strip_prefix("-fips") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let (region, domain) = rest.strip_prefix('.')?.split_once('.')?;
+    let valid_region = region
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_region || !DOMAINS.contains(&domain) {
+        return None;
+    }
+    Some(PrivateRegistry {
+        account: Some(account.to_string()),
+        region: region.to_string(),
+        fips,
+        dual_stack: domain.starts_with("on."),
+        domain: domain.to_string(),
+    })
 }
 
 /// Parses a server URL as sent by a client. `None` for anything that is not an ECR registry.
@@ -52,15 +89,7 @@ pub fn parse(server_url: &str) -> Option<Registry> {
     if PUBLIC_HOSTS.contains(&host.as_str()) {
         return Some(Registry::Public { host });
     }
-    let caps = ecr_pattern().captures(&host)?;
-    let domain = caps.get(4)?.as_str().to_string();
-    Some(Registry::Private(PrivateRegistry {
-        account: Some(caps.get(1)?.as_str().to_string()),
-        fips: caps.get(2).is_some(),
-        region: caps.get(3)?.as_str().to_string(),
-        dual_stack: domain.starts_with("on."),
-        domain,
-    }))
+    match_private(&host).map(Registry::Private)
 }
 
 /// Extracts the lower-cased host name: drops an `http(s)://` scheme, user info, port, path,
@@ -139,25 +168,139 @@ mod tests {
     #[test]
     fn accepts_every_upstream_form() {
         let cases = [
-            ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/blah/blah", "123456789012", "us-east-1", false, false),
-            ("123456789012.dkr.ecr.us-west-2.amazonaws.com", "123456789012", "us-west-2", false, false),
-            ("123456789012.dkr-ecr.us-west-2.on.aws", "123456789012", "us-west-2", false, true),
-            ("123456789012.dkr-ecr-fips.us-west-2.on.aws", "123456789012", "us-west-2", true, true),
-            ("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/foo", "210987654321", "cn-north-1", false, false),
-            ("210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", "210987654321", "cn-north-1", false, true),
-            ("210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov", "210987654321", "us-iso-east-1", false, false),
-            ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", "123456789012", "us-isob-east-1", false, false),
-            ("123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "123456789012", "eu-isoe-west-1", false, false),
-            ("123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov", "123456789012", "us-isof-east-1", false, false),
-            ("123456789012.dkr-ecr.us-gov-east-1.on.aws", "123456789012", "us-gov-east-1", false, true),
-            ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "123456789012", "us-gov-west-1", true, false),
-            ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", "123456789012", "us-gov-east-1", true, true),
-            ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", "123456789012", "eusc-de-east-1", false, false),
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com:443", "123456789012", "us-east-1", false, false),
-            ("HTTPS://123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM/v2/", "123456789012", "us-east-1", false, false),
-            ("http://123456789012.dkr.ecr.us-east-1.amazonaws.com", "123456789012", "us-east-1", false, false),
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:tag", "123456789012", "us-east-1", false, false),
-            ("  123456789012.dkr.ecr.us-east-1.amazonaws.com\n", "123456789012", "us-east-1", false, false),
+            (
+                "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/blah/blah",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-west-2.amazonaws.com",
+                "123456789012",
+                "us-west-2",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr-ecr.us-west-2.on.aws",
+                "123456789012",
+                "us-west-2",
+                false,
+                true,
+            ),
+            (
+                "123456789012.dkr-ecr-fips.us-west-2.on.aws",
+                "123456789012",
+                "us-west-2",
+                true,
+                true,
+            ),
+            (
+                "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/foo",
+                "210987654321",
+                "cn-north-1",
+                false,
+                false,
+            ),
+            (
+                "210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+                "210987654321",
+                "cn-north-1",
+                false,
+                true,
+            ),
+            (
+                "210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+                "210987654321",
+                "us-iso-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+                "123456789012",
+                "us-isob-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+                "123456789012",
+                "eu-isoe-west-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov",
+                "123456789012",
+                "us-isof-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr-ecr.us-gov-east-1.on.aws",
+                "123456789012",
+                "us-gov-east-1",
+                false,
+                true,
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                "123456789012",
+                "us-gov-west-1",
+                true,
+                false,
+            ),
+            (
+                "123456789012.dkr-ecr-fips.us-gov-east-1.on.aws",
+                "123456789012",
+                "us-gov-east-1",
+                true,
+                true,
+            ),
+            (
+                "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+                "123456789012",
+                "eusc-de-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com:443",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "HTTPS://123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM/v2/",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "http://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:tag",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "  123456789012.dkr.ecr.us-east-1.amazonaws.com\n",
+                "123456789012",
+                "us-east-1",
+                false,
+                false,
+            ),
         ];
         for (input, account, region, fips, dual) in cases {
             let p = private(input);
@@ -170,7 +313,12 @@ mod tests {
 
     #[test]
     fn accepts_ecr_public() {
-        for input in ["https://public.ecr.aws", "public.ecr.aws", "https://ecr-public.aws.com", "PUBLIC.ECR.AWS/v2/x"] {
+        for input in [
+            "https://public.ecr.aws",
+            "public.ecr.aws",
+            "https://ecr-public.aws.com",
+            "PUBLIC.ECR.AWS/v2/x",
+        ] {
             let registry = parse(input).unwrap_or_else(|| panic!("{input} rejected"));
             assert!(registry.is_public(), "{input}");
             assert_eq!(registry.api_region(), "us-east-1");

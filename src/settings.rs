@@ -34,9 +34,15 @@ impl Settings {
         Settings {
             cache_dir,
             cache_disabled: std::env::var("AWS_ECR_DISABLE_CACHE")
-                .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no"))
+                .map(|v| {
+                    !matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "" | "0" | "false" | "no"
+                    )
+                })
                 .unwrap_or(false),
-            ignore_creds_storage: std::env::var("AWS_ECR_IGNORE_CREDS_STORAGE").is_ok_and(|v| v == "true"),
+            ignore_creds_storage: std::env::var("AWS_ECR_IGNORE_CREDS_STORAGE")
+                .is_ok_and(|v| v == "true"),
             fetch_timeout: std::env::var("AWS_ECR_FETCH_TIMEOUT")
                 .ok()
                 .and_then(|v| parse_seconds(&v))
@@ -95,8 +101,14 @@ mod tests {
     #[test]
     fn tilde_expands_only_at_the_start() {
         let home = Path::new("/home/u");
-        assert_eq!(expand_tilde(Path::new("~/.ecr"), Some(home)), PathBuf::from("/home/u/.ecr"));
-        assert_eq!(expand_tilde(Path::new("/x/~"), Some(home)), PathBuf::from("/x/~"));
+        assert_eq!(
+            expand_tilde(Path::new("~/.ecr"), Some(home)),
+            PathBuf::from("/home/u/.ecr")
+        );
+        assert_eq!(
+            expand_tilde(Path::new("/x/~"), Some(home)),
+            PathBuf::from("/x/~")
+        );
     }
 
     #[test]

@@ -54,7 +54,12 @@ pub enum Origin {
 /// (`<region>-<hash>-<account>`, `ecr-public-<hash>`).
 pub fn cache_key(registry: &Registry, identity: &Identity) -> String {
     match registry {
-        Registry::Private(p) => format!("{}-{}-{}", p.region, identity.key, p.account.as_deref().unwrap_or("")),
+        Registry::Private(p) => format!(
+            "{}-{}-{}",
+            p.region,
+            identity.key,
+            p.account.as_deref().unwrap_or("")
+        ),
         Registry::Public { .. } => format!("ecr-public-{}", identity.key),
     }
 }
@@ -66,32 +71,40 @@ pub fn key_belongs_to(key: &str, identity: &Identity) -> bool {
 
 pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
     let key = cache_key(request.registry, request.identity);
-    let now = OffsetDateTime::now_utc();
     let cached = request.cache.and_then(|c| c.get(&key));
-    if let Some(entry) = &cached {
-        if entry.freshness(now, request.min_remaining) == Freshness::Fresh {
-            tracing::debug!(key_region = request.registry.api_region(), "using cached token");
-            return credential_from_entry(entry, Origin::Cache);
-        }
+    if let Some(entry) = cached.as_ref().filter(|e| is_fresh(e, request)) {
+        tracing::debug!(region = request.registry.api_region(), "using cached token");
+        return credential_from_entry(entry, Origin::Cache);
     }
+    refresh(request, &key, cached)
+}
 
-    crate::logging::activate(); // the slow path starts here: from now on there may be news to log
+fn is_fresh(entry: &Entry, request: &TokenRequest) -> bool {
+    entry.freshness(OffsetDateTime::now_utc(), request.min_remaining) == Freshness::Fresh
+}
+
+/// The slow path, kept out of line so the cached path does not carry its (large, async) frame.
+#[inline(never)]
+fn refresh(
+    request: &TokenRequest,
+    key: &str,
+    mut cached: Option<Entry>,
+) -> Result<Credential, FetchError> {
+    crate::logging::activate(); // from here on there may be news to log
     // Single flight: whoever holds the key's lock fetches; the others wait, then re-read.
-    let guard = request.cache.map(|c| c.lock_key(&key, request.fetch_timeout));
-    let mut cached = cached;
-    if let (Some(cache), Some(Ok(guard))) = (request.cache, &guard) {
-        if guard.waited {
-            cached = cache.get(&key);
-            if let Some(entry) = &cached {
-                if entry.freshness(OffsetDateTime::now_utc(), request.min_remaining) == Freshness::Fresh {
-                    tracing::debug!("another process refreshed the token while we waited");
-                    return credential_from_entry(entry, Origin::Cache);
-                }
+    let guard = request
+        .cache
+        .map(|c| c.lock_key(key, request.fetch_timeout));
+    match (request.cache, &guard) {
+        (Some(cache), Some(Ok(guard))) if guard.waited => {
+            cached = cache.get(key);
+            if let Some(entry) = cached.as_ref().filter(|e| is_fresh(e, request)) {
+                tracing::debug!("another process refreshed the token while we waited");
+                return credential_from_entry(entry, Origin::Cache);
             }
         }
-    }
-    if let Some(Err(e)) = &guard {
-        tracing::debug!(error = %e, "fetching without the cache lock");
+        (_, Some(Err(e))) => tracing::debug!(error = %e, "fetching without the cache lock"),
+        _ => {}
     }
 
     let requested_at = OffsetDateTime::now_utc();
@@ -101,10 +114,11 @@ pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
             if fetched.expires_at <= requested_at {
                 tracing::warn!(expires_at = %fetched.expires_at, "the API issued a token that is already expired");
             }
-            if let Some(cache) = request.cache {
-                if let Err(e) = cache.put(&key, &entry, request.fetch_timeout) {
-                    tracing::warn!(error = %e, dir = %cache.file_path().display(), "could not write the token cache");
-                }
+            if let Some(Err(e)) = request
+                .cache
+                .map(|cache| cache.put(key, &entry, request.fetch_timeout))
+            {
+                tracing::warn!(error = %e, "could not write the token cache");
             }
             tracing::info!(
                 registry = entry.proxy_endpoint.as_str(),
@@ -117,7 +131,10 @@ pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
         Err(error) => {
             tracing::error!(error = %error.detail(), identity = request.identity.description.as_str(), "token fetch failed");
             match cached {
-                Some(entry) if entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO) != Freshness::Expired => {
+                Some(entry)
+                    if entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO)
+                        != Freshness::Expired =>
+                {
                     tracing::warn!(expires_at = %entry.expires_at, "serving the cached token until it expires");
                     credential_from_entry(&entry, Origin::StaleCache)
                 }
@@ -139,12 +156,18 @@ fn entry_from(registry: &Registry, fetched: &FetchedToken, requested_at: OffsetD
         requested_at,
         expires_at: fetched.expires_at,
         proxy_endpoint,
-        service: if registry.is_public() { "ecr-public" } else { "ecr" }.to_string(),
+        service: if registry.is_public() {
+            "ecr-public"
+        } else {
+            "ecr"
+        }
+        .to_string(),
     }
 }
 
 fn credential_from_entry(entry: &Entry, origin: Origin) -> Result<Credential, FetchError> {
-    let (username, password) = split_token(&entry.authorization_token).map_err(FetchError::BadResponse)?;
+    let (username, password) =
+        split_token(&entry.authorization_token).map_err(FetchError::BadResponse)?;
     Ok(Credential {
         username,
         password: SecretString::from(password),
@@ -181,7 +204,10 @@ mod tests {
 
     #[test]
     fn split_token_parts() {
-        assert_eq!(split_token("QVdTOnBhc3M6d29yZA==").expect("valid"), ("AWS".into(), "pass:word".into()));
+        assert_eq!(
+            split_token("QVdTOnBhc3M6d29yZA==").expect("valid"),
+            ("AWS".into(), "pass:word".into())
+        );
         assert!(split_token("bm9jb2xvbg==").is_err(), "no colon");
         assert!(split_token("!!!").is_err());
         let err = split_token("QVdTOnBhc3M6d29yZA=!").expect_err("bad base64");
@@ -190,8 +216,13 @@ mod tests {
 
     #[test]
     fn keys_follow_the_go_layout_and_list_filters_by_identity() {
-        let id = Identity { key: "abc+/=".into(), description: String::new(), profile: None };
-        let private = crate::registry::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com").expect("ecr");
+        let id = Identity {
+            key: "abc+/=".into(),
+            description: String::new(),
+            profile: None,
+        };
+        let private =
+            crate::registry::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com").expect("ecr");
         let public = crate::registry::parse("public.ecr.aws").expect("public");
         assert_eq!(cache_key(&private, &id), "eu-west-1-abc+/=-123456789012");
         assert_eq!(cache_key(&public, &id), "ecr-public-abc+/=");

@@ -16,7 +16,10 @@ fn static_key(region: &str, account: &str) -> String {
 fn seed_cache(world: &World, key: &str, password: &str, age: Duration, left: i64) {
     use base64::Engine as _;
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).expect("fmt");
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("fmt")
+    };
     let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
     let file = serde_json::json!({
         "Registries": { key: {
@@ -29,7 +32,11 @@ fn seed_cache(world: &World, key: &str, password: &str, age: Duration, left: i64
         "Version": "1.0"
     });
     std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
-    std::fs::write(world.cache_file(), serde_json::to_vec_pretty(&file).expect("json")).expect("write");
+    std::fs::write(
+        world.cache_file(),
+        serde_json::to_vec_pretty(&file).expect("json"),
+    )
+    .expect("write");
 }
 
 #[test]
@@ -39,10 +46,19 @@ fn get_fetches_once_then_serves_from_cache() {
     for _ in 0..3 {
         assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     }
-    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1, "{:?}", moto.calls());
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
     // The echoed ServerURL is the trimmed input, scheme and path included.
     let url = format!("https://{HOST}/v2/team/app");
-    assert_credentials(&world.get(&format!("  {url}\n")), &url, &password_for(ACCOUNT));
+    assert_credentials(
+        &world.get(&format!("  {url}\n")),
+        &url,
+        &password_for(ACCOUNT),
+    );
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
     // A second account is a second registry and a second token.
     let other = "210987654321.dkr.ecr.eu-west-1.amazonaws.com";
@@ -54,21 +70,44 @@ fn get_fetches_once_then_serves_from_cache() {
         stdout(&list),
         format!("{{\"https://{HOST}\":\"AWS\",\"https://{other}\":\"AWS\"}}\n")
     );
-    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 2, "list makes no API call");
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        2,
+        "list makes no API call"
+    );
 
     let log = world.log_text();
     assert!(log.contains("fetched a new authorization token"), "{log}");
-    assert!(!log.contains(&password_for(ACCOUNT)), "the log never holds a token: {log}");
+    assert!(
+        !log.contains(&password_for(ACCOUNT)),
+        "the log never holds a token: {log}"
+    );
 }
 
 #[test]
 fn ecr_public_uses_its_own_api() {
     let moto = Moto::start();
     let world = World::new(&moto);
-    assert_credentials(&world.get("public.ecr.aws"), "public.ecr.aws", "public-auth-token");
-    assert_credentials(&world.get("public.ecr.aws"), "public.ecr.aws", "public-auth-token");
-    assert_eq!(moto.count("ecr-public:GetAuthorizationToken"), 1, "{:?}", moto.calls());
-    assert_eq!(stdout(&world.run(&["list"], b"")), "{\"https://public.ecr.aws\":\"AWS\"}\n");
+    assert_credentials(
+        &world.get("public.ecr.aws"),
+        "public.ecr.aws",
+        "public-auth-token",
+    );
+    assert_credentials(
+        &world.get("public.ecr.aws"),
+        "public.ecr.aws",
+        "public-auth-token",
+    );
+    assert_eq!(
+        moto.count("ecr-public:GetAuthorizationToken"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(
+        stdout(&world.run(&["list"], b"")),
+        "{\"https://public.ecr.aws\":\"AWS\"}\n"
+    );
 }
 
 /// The Go helper keys on the temporary access key id, so every call under an assumed role is
@@ -77,17 +116,28 @@ fn ecr_public_uses_its_own_api() {
 fn assume_role_profile_hits_the_cache() {
     let moto = Moto::start();
     let mut world = World::new(&moto);
-    world.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY").set("AWS_PROFILE", "dev");
+    world
+        .unset("AWS_ACCESS_KEY_ID")
+        .unset("AWS_SECRET_ACCESS_KEY")
+        .set("AWS_PROFILE", "dev");
     world.write_home_file(
         ".aws/config",
         "[profile base]\nregion = us-east-1\n\n[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/ecr-pull\nsource_profile = base\n",
     );
-    world.write_home_file(".aws/credentials", "[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = basesecret\n");
+    world.write_home_file(
+        ".aws/credentials",
+        "[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = basesecret\n",
+    );
     for _ in 0..3 {
         assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     }
     assert_eq!(moto.count("sts:AssumeRole"), 1, "{:?}", moto.calls());
-    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1, "{:?}", moto.calls());
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
 }
 
 #[test]
@@ -105,7 +155,12 @@ fn twenty_concurrent_gets_make_one_api_call() {
                 .spawn()
                 .expect("spawn");
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(HOST.as_bytes()).expect("write");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(HOST.as_bytes())
+                .expect("write");
             child
         })
         .collect();
@@ -113,7 +168,12 @@ fn twenty_concurrent_gets_make_one_api_call() {
         let output = child.wait_with_output().expect("wait");
         assert_credentials(&output, HOST, &password_for(ACCOUNT));
     }
-    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1, "{:?}", moto.calls());
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
 }
 
 #[test]
@@ -123,7 +183,11 @@ fn token_issued_already_expired_is_returned_but_not_reused() {
     moto.fault("expired");
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
-    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 2, "an expired token is never a cache hit");
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        2,
+        "an expired token is never a cache hit"
+    );
     assert!(world.log_text().contains("already expired"));
 }
 
@@ -131,7 +195,13 @@ fn token_issued_already_expired_is_returned_but_not_reused() {
 fn api_down_with_fresh_cache_serves_it_without_calling() {
     let moto = Moto::start();
     let world = World::new(&moto);
-    seed_cache(&world, &static_key("us-east-1", ACCOUNT), "cached-pass", Duration::from_secs(60), 12 * 3600);
+    seed_cache(
+        &world,
+        &static_key("us-east-1", ACCOUNT),
+        "cached-pass",
+        Duration::from_secs(60),
+        12 * 3600,
+    );
     moto.fault("error500");
     assert_credentials(&world.get(HOST), HOST, "cached-pass");
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
@@ -143,12 +213,25 @@ fn api_down_with_stale_cache_serves_the_unexpired_token() {
     let mut world = World::new(&moto);
     world.set("AWS_MAX_ATTEMPTS", "1");
     // requested 10 h ago, 2 h left: past the half-life refresh point, not expired
-    seed_cache(&world, &static_key("us-east-1", ACCOUNT), "stale-pass", Duration::from_secs(10 * 3600), 2 * 3600);
+    seed_cache(
+        &world,
+        &static_key("us-east-1", ACCOUNT),
+        "stale-pass",
+        Duration::from_secs(10 * 3600),
+        2 * 3600,
+    );
     moto.fault("error500");
     let output = world.get(HOST);
     assert_credentials(&output, HOST, "stale-pass");
-    assert!(moto.count("ecr:GetAuthorizationToken") >= 1, "a refresh was attempted");
-    assert!(world.log_text().contains("serving the cached token until it expires"));
+    assert!(
+        moto.count("ecr:GetAuthorizationToken") >= 1,
+        "a refresh was attempted"
+    );
+    assert!(
+        world
+            .log_text()
+            .contains("serving the cached token until it expires")
+    );
     // once the API is back, the stale entry is replaced
     moto.fault("none");
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
@@ -158,15 +241,28 @@ fn api_down_with_stale_cache_serves_the_unexpired_token() {
 fn api_down_with_expired_cache_fails_with_a_clear_line() {
     let moto = Moto::start();
     let world = World::new(&moto);
-    seed_cache(&world, &static_key("us-east-1", ACCOUNT), "expired-pass", Duration::from_secs(13 * 3600), -3600);
+    seed_cache(
+        &world,
+        &static_key("us-east-1", ACCOUNT),
+        "expired-pass",
+        Duration::from_secs(13 * 3600),
+        -3600,
+    );
     moto.fault("error500");
     let output = world.get(HOST);
     assert_not_found(&output);
     let err = stderr(&output);
-    assert!(err.contains(HOST) && err.contains("ECR API call failed"), "{err}");
+    assert!(
+        err.contains(HOST) && err.contains("ECR API call failed"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(!err.contains("expired-pass"));
-    assert!(moto.count("ecr:GetAuthorizationToken") >= 2, "HTTP 500s are retried: {:?}", moto.calls());
+    assert!(
+        moto.count("ecr:GetAuthorizationToken") >= 2,
+        "HTTP 500s are retried: {:?}",
+        moto.calls()
+    );
 }
 
 #[test]
@@ -176,7 +272,11 @@ fn access_denied_is_named() {
     moto.fault("denied");
     let output = world.get(HOST);
     assert_not_found(&output);
-    assert!(stderr(&output).contains("ecr:GetAuthorizationToken"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("ecr:GetAuthorizationToken"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -190,7 +290,11 @@ fn hung_api_is_cut_off_by_the_deadline() {
     let elapsed = started.elapsed();
     assert_not_found(&output);
     assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
-    assert!(stderr(&output).contains("unreachable within 1.5 s"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unreachable within 1.5 s"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// No credentials anywhere, and a metadata endpoint that accepts connections but never
@@ -199,14 +303,24 @@ fn hung_api_is_cut_off_by_the_deadline() {
 fn no_credentials_and_hung_metadata_fail_fast() {
     let hole = BlackHole::start();
     let mut world = World::bare();
-    world.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", &format!("http://127.0.0.1:{}", hole.port));
-    world.set("AWS_ENDPOINT_URL_ECR", &format!("http://127.0.0.1:{}", hole.port));
+    world.set(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        &format!("http://127.0.0.1:{}", hole.port),
+    );
+    world.set(
+        "AWS_ENDPOINT_URL_ECR",
+        &format!("http://127.0.0.1:{}", hole.port),
+    );
     let started = Instant::now();
     let output = world.get(HOST);
     let elapsed = started.elapsed();
     assert_not_found(&output);
     assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
-    assert!(stderr(&output).contains("no AWS credentials found"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no AWS credentials found"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -216,8 +330,12 @@ fn corrupt_cache_is_moved_aside_and_rebuilt() {
     std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
     std::fs::write(world.cache_file(), b"{\"Registries\": garbage").expect("write");
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
-    assert_eq!(std::fs::read(world.cache_dir().join("cache.json.corrupt")).expect("aside"), b"{\"Registries\": garbage");
-    let rebuilt: serde_json::Value = serde_json::from_slice(&std::fs::read(world.cache_file()).expect("cache")).expect("json");
+    assert_eq!(
+        std::fs::read(world.cache_dir().join("cache.json.corrupt")).expect("aside"),
+        b"{\"Registries\": garbage"
+    );
+    let rebuilt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(world.cache_file()).expect("cache")).expect("json");
     assert_eq!(rebuilt["Version"], "1.0");
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
@@ -231,7 +349,10 @@ fn unwritable_cache_dir_degrades_to_no_cache() {
     // A path below a regular file can be created by no one, root included.
     let blocker = world.home.path().join("not-a-dir");
     std::fs::write(&blocker, b"").expect("write");
-    world.set("AWS_ECR_CACHE_DIR", &blocker.join("ecr").display().to_string());
+    world.set(
+        "AWS_ECR_CACHE_DIR",
+        &blocker.join("ecr").display().to_string(),
+    );
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 2);
@@ -243,10 +364,12 @@ fn unwritable_cache_dir_degrades_to_no_cache() {
         use std::os::unix::fs::PermissionsExt;
         let world = World::new(&moto);
         assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
-        std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o500)).expect("chmod");
+        std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o500))
+            .expect("chmod");
         assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
         assert_eq!(moto.count("ecr:GetAuthorizationToken"), 3);
-        std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
     }
 }
 
@@ -267,7 +390,13 @@ fn disabled_cache_always_fetches() {
 fn go_helper_entries_for_static_keys_are_shared() {
     let moto = Moto::start();
     let world = World::new(&moto);
-    seed_cache(&world, &format!("us-east-1-{}-{ACCOUNT}", go_checksum("testing")), "from-go", Duration::from_secs(60), 12 * 3600);
+    seed_cache(
+        &world,
+        &format!("us-east-1-{}-{ACCOUNT}", go_checksum("testing")),
+        "from-go",
+        Duration::from_secs(60),
+        12 * 3600,
+    );
     assert_credentials(&world.get(HOST), HOST, "from-go");
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
 }
@@ -278,17 +407,27 @@ fn list_shows_only_this_identitys_unexpired_entries() {
     let world = World::new(&moto);
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     let mut other = World::new(&moto);
-    other.set("AWS_ECR_CACHE_DIR", &world.cache_dir().display().to_string());
+    other.set(
+        "AWS_ECR_CACHE_DIR",
+        &world.cache_dir().display().to_string(),
+    );
     other.set("AWS_ACCESS_KEY_ID", "someone-else");
     assert_eq!(stdout(&other.run(&["list"], b"")), "{}\n");
-    assert_eq!(stdout(&world.run(&["list"], b"")), format!("{{\"https://{HOST}\":\"AWS\"}}\n"));
+    assert_eq!(
+        stdout(&world.run(&["list"], b"")),
+        format!("{{\"https://{HOST}\":\"AWS\"}}\n")
+    );
 }
 
 #[test]
 fn non_ecr_hosts_get_the_sentinel_silently_without_network() {
     let moto = Moto::start();
     let world = World::new(&moto);
-    for host in ["https://index.docker.io/v1/", "ghcr.io", "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example"] {
+    for host in [
+        "https://index.docker.io/v1/",
+        "ghcr.io",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+    ] {
         let output = world.get(host);
         assert_not_found(&output);
         assert_eq!(stderr(&output), "", "{host}");

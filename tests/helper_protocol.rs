@@ -14,7 +14,10 @@ fn usage_and_unknown_actions() {
         assert_eq!(output.status.code(), Some(1));
     }
     let output = world.run(&["Get"], b"");
-    assert_eq!(stdout(&output), "docker-credential-ecr-login: unknown action: Get\n");
+    assert_eq!(
+        stdout(&output),
+        "docker-credential-ecr-login: unknown action: Get\n"
+    );
     assert_eq!(output.status.code(), Some(1));
 }
 
@@ -22,16 +25,27 @@ fn usage_and_unknown_actions() {
 fn version_forms_exit_zero() {
     let world = World::bare();
     let version = world.run(&["version"], b"");
-    assert!(stdout(&version).starts_with("docker-credential-ecr-login ("), "{}", stdout(&version));
+    assert!(
+        stdout(&version).starts_with("docker-credential-ecr-login ("),
+        "{}",
+        stdout(&version)
+    );
     assert_eq!(version.status.code(), Some(0));
     for flag in ["-v", "--version"] {
         let output = world.run(&[flag], b"");
-        assert!(stdout(&output).contains("\nVersion:    "), "{}", stdout(&output));
+        assert!(
+            stdout(&output).contains("\nVersion:    "),
+            "{}",
+            stdout(&output)
+        );
         assert_eq!(output.status.code(), Some(0));
     }
     for flag in ["-h", "--help"] {
         let output = world.run(&[flag], b"");
-        assert!(stdout(&output).starts_with("Usage: docker-credential-ecr-login <store|get|erase|list|version>\n"));
+        assert!(
+            stdout(&output)
+                .starts_with("Usage: docker-credential-ecr-login <store|get|erase|list|version>\n")
+        );
         assert!(stdout(&output).contains("AWS_ECR_CACHE_DIR"));
         assert_eq!(output.status.code(), Some(0));
     }
@@ -61,13 +75,25 @@ fn random_megabyte_on_stdin_is_a_clean_error() {
     }
     for action in ["get", "store", "erase"] {
         let output = world.run(&[action], &noise);
-        assert_eq!(output.status.code(), Some(1), "{action}: {}", stderr(&output));
-        assert_eq!(stdout(&output).lines().count(), 1, "{action}: one line on stdout");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{action}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            stdout(&output).lines().count(),
+            1,
+            "{action}: one line on stdout"
+        );
         assert!(!stderr(&output).contains("panicked"), "{action}");
     }
     // One line longer than Go's scanner limit gets Go's error.
     let long = vec![b'a'; 70 * 1024];
-    assert_eq!(stdout(&world.run(&["get"], &long)), "bufio.Scanner: token too long\n");
+    assert_eq!(
+        stdout(&world.run(&["get"], &long)),
+        "bufio.Scanner: token too long\n"
+    );
 }
 
 #[test]
@@ -75,9 +101,18 @@ fn store_and_erase_are_not_implemented_by_default() {
     let world = World::bare();
     let creds = br#"{"ServerURL":"https://123456789012.dkr.ecr.us-east-1.amazonaws.com","Username":"AWS","Secret":"s3cr3t"}"#;
     let output = world.run(&["store"], creds);
-    assert_eq!((stdout(&output).as_str(), output.status.code()), ("not implemented\n", Some(1)));
-    let output = world.run(&["erase"], b"https://123456789012.dkr.ecr.us-east-1.amazonaws.com");
-    assert_eq!((stdout(&output).as_str(), output.status.code()), ("not implemented\n", Some(1)));
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        ("not implemented\n", Some(1))
+    );
+    let output = world.run(
+        &["erase"],
+        b"https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+    );
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        ("not implemented\n", Some(1))
+    );
     // validation comes first, as in the Go helper
     let output = world.run(&["store"], br#"{"Username":"AWS"}"#);
     assert_eq!(stdout(&output), "no credentials server URL\n");
@@ -91,14 +126,27 @@ fn store_and_erase_are_not_implemented_by_default() {
 fn store_and_erase_are_logged_no_ops_with_ignore_creds_storage() {
     let mut world = World::bare();
     world.set("AWS_ECR_IGNORE_CREDS_STORAGE", "true");
-    let creds = br#"{"ServerURL":"https://user:pw@example.com","Username":"AWS","Secret":"s3cr3t"}"#;
+    let creds =
+        br#"{"ServerURL":"https://user:pw@example.com","Username":"AWS","Secret":"s3cr3t"}"#;
     let output = world.run(&["store"], creds);
-    assert_eq!((stdout(&output).as_str(), output.status.code()), ("", Some(0)));
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        ("", Some(0))
+    );
     let output = world.run(&["erase"], b"example.com");
-    assert_eq!((stdout(&output).as_str(), output.status.code()), ("", Some(0)));
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        ("", Some(0))
+    );
     let log = world.log_text();
-    assert!(log.contains("ignoring store") && log.contains("ignoring erase"), "{log}");
-    assert!(!log.contains("s3cr3t") && !log.contains("pw@"), "no secret in the log: {log}");
+    assert!(
+        log.contains("ignoring store") && log.contains("ignoring erase"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cr3t") && !log.contains("pw@"),
+        "no secret in the log: {log}"
+    );
     // Only exactly `true` counts, as in the Go helper.
     world.set("AWS_ECR_IGNORE_CREDS_STORAGE", "TRUE");
     assert_eq!(stdout(&world.run(&["store"], creds)), "not implemented\n");
@@ -108,5 +156,8 @@ fn store_and_erase_are_logged_no_ops_with_ignore_creds_storage() {
 fn list_without_cache_is_empty_and_never_fails() {
     let world = World::bare();
     let output = world.run(&["list"], b"unused");
-    assert_eq!((stdout(&output).as_str(), output.status.code()), ("{}\n", Some(0)));
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        ("{}\n", Some(0))
+    );
 }

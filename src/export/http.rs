@@ -95,6 +95,8 @@ pub enum Auth<'a> {
 
 impl Http {
     pub fn new(timeout: Duration, retries: u32, redactor: Redactor) -> Result<Http, String> {
+        // reqwest is built without a default crypto provider; the process uses ring everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))

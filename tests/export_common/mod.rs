@@ -50,11 +50,11 @@ impl Proc {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Ok(port) = text.trim().parse() {
-                    proc.port = port;
-                    return proc;
-                }
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Ok(port) = text.trim().parse()
+            {
+                proc.port = port;
+                return proc;
             }
             if let Ok(Some(status)) = proc.child.try_wait() {
                 panic!("{script} exited early: {status}");
@@ -223,13 +223,13 @@ pub fn assert_no_secret(text: &str, secrets: &[&str]) {
             !text.contains(s),
             "a secret leaked into the output:\n{text}"
         );
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(s) {
-            if let Some((_, pw)) = String::from_utf8_lossy(&decoded).split_once(':') {
-                assert!(
-                    pw.len() < 8 || !text.contains(pw),
-                    "a password leaked into the output:\n{text}"
-                );
-            }
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(s)
+            && let Some((_, pw)) = String::from_utf8_lossy(&decoded).split_once(':')
+        {
+            assert!(
+                pw.len() < 8 || !text.contains(pw),
+                "a password leaked into the output:\n{text}"
+            );
         }
     }
 }

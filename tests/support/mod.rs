@@ -39,7 +39,11 @@ impl Moto {
             .stderr(log)
             .spawn()
             .expect("start moto (pip install 'moto[server]')");
-        let mut moto = Moto { child, port: 0, _dir: dir };
+        let mut moto = Moto {
+            child,
+            port: 0,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
@@ -69,7 +73,11 @@ impl Moto {
 
     /// Fault mode for token and STS calls: none, error500, hang, expired, denied, slow.
     pub fn fault(&self, mode: &str) {
-        http(self.port, "POST", &format!("/_test/fault?mode={mode}&delay=0.7"));
+        http(
+            self.port,
+            "POST",
+            &format!("/_test/fault?mode={mode}&delay=0.7"),
+        );
     }
 
     pub fn reset(&self) {
@@ -87,11 +95,20 @@ impl Drop for Moto {
 /// A minimal HTTP/1.0 request on loopback; returns the body.
 pub fn http(port: u16, method: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
 }
 
 /// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).
@@ -141,8 +158,14 @@ impl World {
         let home = tempfile::tempdir().expect("home");
         let mut env = BTreeMap::new();
         env.insert("HOME".to_string(), home.path().display().to_string());
-        env.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_default());
-        env.insert("AWS_ECR_CACHE_DIR".to_string(), home.path().join("ecr").display().to_string());
+        env.insert(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        );
+        env.insert(
+            "AWS_ECR_CACHE_DIR".to_string(),
+            home.path().join("ecr").display().to_string(),
+        );
         env.insert("AWS_ECR_LOG_LEVEL".to_string(), "debug".to_string());
         World { home, env }
     }
@@ -217,7 +240,9 @@ pub fn stderr(output: &Output) -> String {
 pub fn assert_credentials(output: &Output, server_url: &str, password: &str) {
     assert_eq!(
         stdout(output),
-        format!("{{\"ServerURL\":\"{server_url}\",\"Username\":\"AWS\",\"Secret\":\"{password}\"}}\n"),
+        format!(
+            "{{\"ServerURL\":\"{server_url}\",\"Username\":\"AWS\",\"Secret\":\"{password}\"}}\n"
+        ),
         "stderr: {}",
         stderr(output)
     );
@@ -226,6 +251,11 @@ pub fn assert_credentials(output: &Output, server_url: &str, password: &str) {
 
 /// Asserts the not-found sentinel (exit 1, exactly that line on stdout).
 pub fn assert_not_found(output: &Output) {
-    assert_eq!(stdout(output), "credentials not found in native keychain\n", "stderr: {}", stderr(output));
+    assert_eq!(
+        stdout(output),
+        "credentials not found in native keychain\n",
+        "stderr: {}",
+        stderr(output)
+    );
     assert_eq!(output.status.code(), Some(1));
 }
