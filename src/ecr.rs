@@ -102,8 +102,24 @@ impl FetchError {
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+/// The readable part of an SDK error chain for a one-line message: `DisplayErrorContext`
+/// appends the whole `Debug` form in parentheses, which belongs in the log, not on a terminal.
+fn concise(detail: &str) -> String {
+    let line = detail.lines().next().unwrap_or(detail);
+    let readable = match line.find(" (") {
+        Some(i)
+            if line.ends_with(')')
+                && line[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()) =>
+        {
+            &line[..i]
+        }
+        _ => line,
+    };
+    const MAX: usize = 300;
+    match readable.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &readable[..cut]),
+        None => readable.to_string(),
+    }
 }
 
 /// Fetches a token for `registry`, bounded by `deadline`. Builds a single-threaded runtime: the
@@ -353,5 +369,24 @@ where
             }
         }
         _ => FetchError::Api { detail },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concise_drops_the_debug_tail_and_bounds_length() {
+        let detail = "resolving AWS credentials: failed to read `x.json`: No such file (ProviderError(ProviderError { source: x }))";
+        assert_eq!(
+            concise(detail),
+            "resolving AWS credentials: failed to read `x.json`: No such file"
+        );
+        assert_eq!(
+            concise("ServerException: injected failure"),
+            "ServerException: injected failure"
+        );
+        assert!(concise(&"a".repeat(1000)).chars().count() <= 301);
     }
 }

@@ -434,3 +434,39 @@ fn non_ecr_hosts_get_the_sentinel_silently_without_network() {
     }
     assert!(moto.calls().is_empty(), "{:?}", moto.calls());
 }
+
+/// At the default level a cache hit writes nothing, and the log never grows past its cap.
+#[test]
+fn log_is_quiet_on_hits_and_rotates_at_its_cap() {
+    let moto = Moto::start();
+    let mut world = World::new(&moto);
+    world.set("AWS_ECR_LOG_LEVEL", "info");
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    let after_fetch = world.log_text();
+    assert!(
+        after_fetch.contains("fetched a new authorization token"),
+        "{after_fetch}"
+    );
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(
+        world.log_text(),
+        after_fetch,
+        "a cache hit logs nothing at info"
+    );
+
+    let log_dir = world.cache_dir().join("log");
+    std::fs::write(log_dir.join("ecr-login.log"), vec![b'x'; 1024 * 1024]).expect("fill log");
+    world.set("AWS_ECR_DISABLE_CACHE", "true");
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    let rotated = std::fs::metadata(log_dir.join("ecr-login.log.1"))
+        .expect("rotated file")
+        .len();
+    assert_eq!(rotated, 1024 * 1024);
+    let current = std::fs::metadata(log_dir.join("ecr-login.log"))
+        .expect("new log")
+        .len();
+    assert!(
+        current > 0 && current < 4096,
+        "fresh log after rotation: {current} bytes"
+    );
+}
