@@ -79,7 +79,7 @@ impl fmt::Display for FetchError {
                 )
             }
             FetchError::Api { detail } => {
-                write!(f, "the ECR API call failed: {}", first_line(detail))
+                write!(f, "the ECR API call failed: {}", concise(detail))
             }
             FetchError::BadResponse(why) => {
                 write!(f, "the ECR API returned an unusable token: {why}")
