@@ -167,30 +167,29 @@ fn list(settings: &Settings) -> Outcome {
     Outcome::ok(protocol::encode_list(&registries))
 }
 
+/// `store` and `erase` store nothing: ECR tokens are fetched, not saved. The request is still
+/// validated first, as the Go helper does, so malformed input fails the same way.
 fn store(stdin: impl Read, settings: &Settings) -> Outcome {
-    let request = match read_input(stdin).and_then(|input| protocol::read_store(&input)) {
-        Ok(r) => r,
-        Err(e) => return Outcome::fail(e),
-    };
-    if settings.ignore_creds_storage {
-        let _ = request;
-        crate::logging::activate();
-        tracing::warn!("ignoring store: AWS_ECR_IGNORE_CREDS_STORAGE=true");
-        return Outcome::ok(String::new());
-    }
-    Outcome::fail(ProtocolError::NotImplemented)
+    let validated = read_input(stdin).and_then(|input| protocol::read_store(&input).map(drop));
+    storage_no_op("store", validated, settings)
 }
 
 fn erase(stdin: impl Read, settings: &Settings) -> Outcome {
-    let server_url = match read_input(stdin).and_then(|input| protocol::read_server_url(&input)) {
-        Ok(url) => url,
-        Err(e) => return Outcome::fail(e),
-    };
-    if settings.ignore_creds_storage {
-        let _ = server_url;
-        crate::logging::activate();
-        tracing::warn!("ignoring erase: AWS_ECR_IGNORE_CREDS_STORAGE=true");
-        return Outcome::ok(String::new());
+    let validated = read_input(stdin).and_then(|input| protocol::read_server_url(&input).map(drop));
+    storage_no_op("erase", validated, settings)
+}
+
+/// With `AWS_ECR_IGNORE_CREDS_STORAGE=true` a logged success (so `docker login`/`logout` work
+/// with `credsStore: ecr-login`); otherwise `not implemented`. Nothing from the request (which
+/// may carry a password) is logged.
+fn storage_no_op(action: &str, validated: Result<(), ProtocolError>, settings: &Settings) -> Outcome {
+    if let Err(e) = validated {
+        return Outcome::fail(e);
     }
-    Outcome::fail(ProtocolError::NotImplemented)
+    if !settings.ignore_creds_storage {
+        return Outcome::fail(ProtocolError::NotImplemented);
+    }
+    crate::logging::activate();
+    tracing::warn!("ignoring {action}: AWS_ECR_IGNORE_CREDS_STORAGE=true");
+    Outcome::ok(String::new())
 }
