@@ -150,7 +150,7 @@ done
 
 e2e_log "all scenarios done in $((SECONDS - start))s"
 if [[ -s $E2E_T/api-front.connections ]]; then
-  e2e_log "note: the helper reached moto through the TLS front $(wc -l <"$E2E_T/api-front.connections") time(s) (it ignores AWS_ENDPOINT_URL_ECR)"
+  e2e_log "note: the TLS front to moto served $(wc -l <"$E2E_T/api-front.connections") connection(s) (scenario tls_api_with_ca_bundle, or a helper that ignores AWS_ENDPOINT_URL_ECR)"
 fi
 world_down
 summary

@@ -18,6 +18,7 @@ E2E_SCENARIOS=(
   registry_refuses_token
   two_accounts_two_regions
   many_clients_cold_cache
+  tls_api_with_ca_bundle
 )
 
 # 1. skopeo copy to the ECR-named registry, then inspect — through the helper, no login step.
@@ -165,4 +166,26 @@ scenario_many_clients_cold_cache() {
   ((failed == 0)) || fail "$failed of $n parallel inspects failed"
   echo "moto saw $calls GetAuthorizationToken calls for 2 registries and $n clients"
   ((calls == 2)) || fail "expected exactly one GetAuthorizationToken per registry (2), moto saw $calls"
+}
+
+# 8. The real HTTPS path to the AWS API, no endpoint override: the test hosts file sends
+#    api.ecr.<region>.amazonaws.com to the TLS front (certificate from the test CA) in front of
+#    moto. With AWS_CA_BUNDLE the helper trusts it (rustls, the system roots plus the bundle);
+#    without it the TLS handshake fails, Docker gets "not found" and stderr says what failed.
+scenario_tls_api_with_ca_bundle() {
+  helper_cache_clear
+  moto_reset
+  local out err=$E2E_T/tls-api.err
+  out=$(env -u AWS_ENDPOINT_URL_ECR -u AWS_ENDPOINT_URL_STS -u AWS_ENDPOINT_URL \
+    "$ECR_LOGIN_BIN" get <<<"$E2E_REG_A")
+  grep -q "\"Secret\":\"$E2E_ACCOUNT_A-auth-token\"" <<<"$out" || fail "no credentials over HTTPS: $out"
+  (($(moto_calls ecr:GetAuthorizationToken) == 1)) || fail "moto saw $(moto_calls ecr:GetAuthorizationToken) token calls"
+
+  helper_cache_clear
+  if out=$(env -u AWS_ENDPOINT_URL_ECR -u AWS_ENDPOINT_URL_STS -u AWS_ENDPOINT_URL -u AWS_CA_BUNDLE \
+    AWS_ECR_FETCH_TIMEOUT=5 "$ECR_LOGIN_BIN" get <<<"$E2E_REG_A" 2>"$err"); then
+    fail "the helper trusted a certificate from an unknown CA"
+  fi
+  [[ $out == "credentials not found in native keychain" ]] || fail "unexpected stdout: $out"
+  grep -q "$E2E_REG_A" "$err" || fail "no diagnostic on stderr: $(cat "$err")"
 }
