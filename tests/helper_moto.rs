@@ -470,3 +470,64 @@ fn log_is_quiet_on_hits_and_rotates_at_its_cap() {
         "fresh log after rotation: {current} bytes"
     );
 }
+
+/// Both helpers can share `~/.ecr`: the Go helper (Debian's package, if installed) parses the
+/// file we write — its `list` shows our entry — and its own run does not delete or corrupt it.
+/// Its API calls are sent to a closed loopback port through a proxy, so nothing leaves the host.
+#[test]
+fn go_helper_reads_and_keeps_our_cache_file() {
+    let go = std::path::Path::new("/usr/bin/docker-credential-ecr-login");
+    if !go.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI installs amazon-ecr-credential-helper"
+        );
+        eprintln!("SKIPPED: Debian's amazon-ecr-credential-helper is not installed");
+        return;
+    }
+    let moto = Moto::start();
+    let mut world = World::new(&moto);
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    let ours = std::fs::read(world.cache_file()).expect("cache written");
+    world
+        .set("HTTPS_PROXY", "http://127.0.0.1:9")
+        .set("NO_PROXY", "127.0.0.1");
+    let run_go = |action: &str, input: &str| {
+        // the same clean environment as ours, the other binary
+        let mut cmd = std::process::Command::new(go);
+        cmd.arg(action).env_clear().envs(&world.env);
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn go helper");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let listed = run_go("list", "unused");
+    assert!(
+        stdout(&listed).contains(&format!("\"https://{HOST}\":\"AWS\"")),
+        "{}",
+        stdout(&listed)
+    );
+    let _ = run_go("get", HOST);
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(world.cache_file()).expect("still there"))
+            .expect("json");
+    let before: serde_json::Value = serde_json::from_slice(&ours).expect("json");
+    for (key, entry) in before["Registries"].as_object().expect("registries") {
+        assert_eq!(
+            &after["Registries"][key], entry,
+            "our entry {key} survived the Go helper"
+        );
+    }
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
+}
