@@ -182,7 +182,11 @@ fn erase(stdin: impl Read, settings: &Settings) -> Outcome {
 /// With `AWS_ECR_IGNORE_CREDS_STORAGE=true` a logged success (so `docker login`/`logout` work
 /// with `credsStore: ecr-login`); otherwise `not implemented`. Nothing from the request (which
 /// may carry a password) is logged.
-fn storage_no_op(action: &str, validated: Result<(), ProtocolError>, settings: &Settings) -> Outcome {
+fn storage_no_op(
+    action: &str,
+    validated: Result<(), ProtocolError>,
+    settings: &Settings,
+) -> Outcome {
     if let Err(e) = validated {
         return Outcome::fail(e);
     }

@@ -1,6 +1,7 @@
 //! A Docker `config.json` file: merge only our `auths` entry, keep everything else, write
 //! atomically (temp file in the same directory, fsync, rename) with mode 0600.
 
+use super::config::DockerConfigConfig;
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
@@ -9,33 +10,33 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct DockerConfig {
-    pub path: PathBuf,
+    pub cfg: DockerConfigConfig,
 }
 
 impl DockerConfig {
     fn read(&self) -> Result<Map<String, Value>, TargetError> {
-        match std::fs::read_to_string(&self.path) {
+        match std::fs::read_to_string(&self.cfg.path) {
             Ok(text) if text.trim().is_empty() => Ok(Map::new()),
             Ok(text) => match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(map)) => Ok(map),
                 _ => Err(TargetError(format!(
                     "{} is not a JSON object; not touching it",
-                    self.path.display()
+                    self.cfg.path.display()
                 ))),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
             Err(e) => Err(TargetError(format!(
                 "cannot read {}: {e}",
-                self.path.display()
+                self.cfg.path.display()
             ))),
         }
     }
 
     fn write(&self, doc: &Value) -> Result<(), TargetError> {
         let fail = |what: &str, e: std::io::Error| {
-            TargetError(format!("{what} {}: {e}", self.path.display()))
+            TargetError(format!("{what} {}: {e}", self.cfg.path.display()))
         };
-        let dir = match self.path.parent() {
+        let dir = match self.cfg.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
@@ -59,7 +60,7 @@ impl DockerConfig {
         tmp.as_file()
             .sync_all()
             .map_err(|e| fail("cannot sync", e))?;
-        tmp.persist(&self.path)
+        tmp.persist(&self.cfg.path)
             .map_err(|e| fail("cannot replace", e.error))?;
         Ok(())
     }
@@ -73,7 +74,7 @@ impl Target for DockerConfig {
         if doc.get("auths").is_some_and(|a| !a.is_object()) {
             return Err(TargetError(format!(
                 "{}: `auths` is not an object; not touching it",
-                self.path.display()
+                self.cfg.path.display()
             )));
         }
         let exists = doc.get("auths").and_then(|a| a.get(&cred.host)).is_some();
@@ -84,7 +85,7 @@ impl Target for DockerConfig {
         };
         let detail = format!(
             "{}: auths[{:?}].auth={}",
-            self.path.display(),
+            self.cfg.path.display(),
             cred.host,
             Cred::redacted(&cred.auth)
         );
@@ -113,7 +114,7 @@ impl Target for DockerConfig {
         Ok(format!(
             "wrote auths[{:?}] in {}",
             cred.host,
-            self.path.display()
+            self.cfg.path.display()
         ))
     }
 }

@@ -11,13 +11,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest wait honoured from a `Retry-After` header.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How much of an error body goes into a message.
 const BODY_SNIPPET: usize = 300;
+/// How much of an error body is scanned for secrets before the snippet is cut from it.
+const BODY_SCAN: usize = 64 * 1024;
+
+/// Shortest run of token characters treated as a fragment of a secret. Long enough that
+/// ordinary words, ids and host names never match by chance.
+const MIN_FRAGMENT: usize = 16;
 
 /// Replaces every known secret (token, password, API keys) in text.
+///
+/// Servers echo secrets back in ways a plain search misses: JSON-escaped (`\/`), URL-encoded,
+/// or cut short. So besides the whole secret and those encodings, any run of 16 or more
+/// base64/url-safe characters that occurs inside a secret is replaced too.
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<Vec<String>>,
@@ -43,12 +53,47 @@ impl Redactor {
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in self.secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "<redacted>");
+            for form in [s.clone(), s.replace('/', "\\/"), percent_encode(s)] {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), "<redacted>");
+                }
             }
         }
+        self.redact_fragments(&out)
+    }
+
+    fn redact_fragments(&self, text: &str) -> String {
+        let is_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_');
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(is_token) {
+            out.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let end = rest.find(|c: char| !is_token(c)).unwrap_or(rest.len());
+            let run = &rest[..end];
+            if run.len() >= MIN_FRAGMENT && self.secrets.iter().any(|s| s.contains(run)) {
+                out.push_str("<redacted>");
+            } else {
+                out.push_str(run);
+            }
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
         out
     }
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +188,7 @@ impl Http {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+                        .map(Duration::from_secs);
                     let body = match resp.text().await {
                         Ok(b) => b,
                         Err(e) if !last => {
@@ -153,9 +198,12 @@ impl Http {
                         }
                         Err(e) => return Err(self.network(&method, url, &e, attempt)),
                     };
-                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                    // A server asking for a longer pause than we are willing to wait gets the
+                    // error now rather than a doomed early retry.
+                    let retryable = (status == StatusCode::TOO_MANY_REQUESTS
                         || matches!(status.as_u16(), 500 | 502 | 503 | 504)
-                        || conflict_retryable(status, &body);
+                        || conflict_retryable(status, &body))
+                        && retry_after.is_none_or(|w| w <= MAX_RETRY_AFTER);
                     if retryable && !last {
                         let wait = retry_after.unwrap_or_else(|| backoff(attempt));
                         tracing::info!(
@@ -178,6 +226,11 @@ impl Http {
         }
     }
 
+    /// Extra attempts allowed on retryable errors.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
     fn network(&self, method: &Method, url: &str, e: &reqwest::Error, attempts: u32) -> HttpError {
         let reason = if e.is_timeout() {
             "timed out".to_string()
@@ -196,7 +249,9 @@ impl Http {
 
     /// `"HTTP 401: <redacted body snippet>"` for messages.
     pub fn describe(&self, resp: &Response) -> String {
-        let body = self.redactor.redact(resp.body.trim());
+        // Bound the work on a huge body; a secret cut at the bound is still caught as a fragment.
+        let head: String = resp.body.trim().chars().take(BODY_SCAN).collect();
+        let body = self.redactor.redact(&head);
         let mut snippet: String = body.chars().take(BODY_SNIPPET).collect();
         if body.chars().count() > BODY_SNIPPET {
             snippet.push('…');
@@ -249,6 +304,27 @@ mod tests {
         assert_eq!(
             r.redact("x s3cr3t-token y api-key-1 key"),
             "x <redacted> y <redacted> key"
+        );
+    }
+
+    #[test]
+    fn redaction_catches_escaped_encoded_and_truncated_echoes() {
+        let pw = "eyJwYXlsb2FkIjoiQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo/+/0123456789abcdef==";
+        let r = Redactor::new([pw.to_string()]);
+        let escaped = pw.replace('/', "\\/");
+        for text in [
+            format!("bad: {escaped}"),
+            format!("bad: {}", percent_encode(pw)),
+            format!("bad: \"{}...\"", &pw[..40]),
+            format!("password={}", &pw[10..50]),
+        ] {
+            let out = r.redact(&text);
+            assert!(out.contains("<redacted>"), "{out}");
+            assert!(!out.contains(&pw[10..30]), "{out}");
+        }
+        assert_eq!(
+            r.redact("registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"),
+            "registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"
         );
     }
 

@@ -5,6 +5,7 @@
 //! Namespaces are independent: each is planned and applied on its own, in parallel (bounded),
 //! and failures are reported per namespace without stopping the others.
 
+use super::config::KubernetesConfig;
 use super::http::Redactor;
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use k8s_openapi::ByteString;
@@ -17,7 +18,6 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -28,12 +28,7 @@ pub const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
 const NAMESPACE_PARALLELISM: usize = 32;
 
 pub struct Kubernetes {
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-    pub namespaces: Vec<String>,
-    pub exclude_namespaces: Vec<String>,
-    pub secret_name: String,
-    pub service_accounts: Vec<String>,
+    pub cfg: KubernetesConfig,
     pub timeout: Duration,
     pub retries: u32,
     pub redactor: Redactor,
@@ -89,10 +84,10 @@ impl Kubernetes {
             TargetError(format!("{what}: {}", self.redactor.redact(&e.to_string())))
         };
         let options = KubeConfigOptions {
-            context: self.context.clone(),
+            context: self.cfg.context.clone(),
             ..Default::default()
         };
-        let mut config = match (&self.kubeconfig, &self.context) {
+        let mut config = match (&self.cfg.kubeconfig, &self.cfg.context) {
             (Some(path), _) => {
                 let kc = Kubeconfig::read_from(path)
                     .map_err(|e| fail(&format!("cannot read kubeconfig {}", path.display()), &e))?;
@@ -114,11 +109,11 @@ impl Kubernetes {
     }
 
     async fn namespaces(&self, client: &Client) -> Result<Vec<String>, TargetError> {
-        if !self.namespaces.iter().any(|p| is_glob(p)) {
+        if !self.cfg.namespaces.iter().any(|p| is_glob(p)) {
             return Ok(select_namespaces(
-                &self.namespaces,
-                &self.exclude_namespaces,
-                &self.namespaces,
+                &self.cfg.namespaces,
+                &self.cfg.exclude_namespaces,
+                &self.cfg.namespaces,
             ));
         }
         let api: Api<Namespace> = Api::all(client.clone());
@@ -137,8 +132,8 @@ impl Kubernetes {
             .filter_map(|n| n.metadata.name)
             .collect();
         Ok(select_namespaces(
-            &self.namespaces,
-            &self.exclude_namespaces,
+            &self.cfg.namespaces,
+            &self.cfg.exclude_namespaces,
             &names,
         ))
     }
@@ -155,7 +150,7 @@ impl Kubernetes {
             .unwrap_or_default();
         Secret {
             metadata: ObjectMeta {
-                name: Some(self.secret_name.clone()),
+                name: Some(self.cfg.secret_name.clone()),
                 namespace: Some(namespace.to_string()),
                 labels: Some(BTreeMap::from([(
                     "app.kubernetes.io/managed-by".to_string(),
@@ -340,8 +335,8 @@ impl Target for Kubernetes {
         for ns in namespaces {
             let (client, name, sas, redactor, limit) = (
                 client.clone(),
-                self.secret_name.clone(),
-                self.service_accounts.clone(),
+                self.cfg.secret_name.clone(),
+                self.cfg.service_accounts.clone(),
                 self.redactor.clone(),
                 limit.clone(),
             );
@@ -372,7 +367,7 @@ impl Target for Kubernetes {
         };
         let mut detail = format!(
             "apply secret {} ({SECRET_TYPE}, data redacted) in {} namespace(s): {creates} create, {updates} update",
-            self.secret_name,
+            self.cfg.secret_name,
             plans.len()
         );
         if links > 0 {
@@ -401,7 +396,7 @@ impl Target for Kubernetes {
             let secret = self.secret(cred, &ns.namespace);
             let (client, name, redactor, limit, retries) = (
                 client.clone(),
-                self.secret_name.clone(),
+                self.cfg.secret_name.clone(),
                 self.redactor.clone(),
                 limit.clone(),
                 self.retries,
@@ -447,7 +442,7 @@ impl Target for Kubernetes {
         if problems.is_empty() {
             Ok(format!(
                 "applied secret {} in {total} namespace(s)",
-                self.secret_name
+                self.cfg.secret_name
             ))
         } else {
             problems.sort();

@@ -197,6 +197,12 @@ fn print_credentials(
     secret_name: &str,
     settings: &Settings,
 ) -> i32 {
+    // The name goes into YAML verbatim: only a valid object name may.
+    if !config::valid_dns_subdomain(secret_name) {
+        return usage(&format!(
+            "--secret-name {secret_name:?} is not a valid Kubernetes object name"
+        ));
+    }
     let source = match print::source(registry, region, profile) {
         Ok(s) => s,
         Err(e) => return usage(&e),

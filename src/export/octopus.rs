@@ -2,19 +2,17 @@
 //! `Feeds-N`), GET the whole feed, change `Username` and `Password` (a SensitiveValue:
 //! `{"HasValue":true,"NewValue":..}`), PUT it back whole. A partial PUT would reset fields.
 
-use super::http::{Auth, Http, Response, no_conflicts};
+use super::config::OctopusConfig;
+use super::http::{Auth, Http, Response, no_conflicts, percent_encode};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub struct Octopus {
     pub http: Http,
-    pub server: String,
-    pub space: String,
-    pub feed: String,
-    pub api_key: SecretString,
+    pub cfg: OctopusConfig,
 }
 
 pub struct Resolved {
@@ -28,21 +26,9 @@ fn is_id(text: &str, prefix: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl Octopus {
     fn auth(&self) -> Auth<'_> {
-        Auth::Header("X-Octopus-ApiKey", &self.api_key)
+        Auth::Header("X-Octopus-ApiKey", &self.cfg.api_key)
     }
 
     fn error(&self, what: &str, resp: &Response) -> TargetError {
@@ -81,7 +67,7 @@ impl Octopus {
     }
 
     async fn get(&self, path: &str, what: &str) -> Result<Value, TargetError> {
-        let url = format!("{}{path}", self.server);
+        let url = format!("{}{path}", self.cfg.server);
         let resp = self
             .http
             .send(Method::GET, &url, &self.auth(), None, &no_conflicts)
@@ -94,28 +80,29 @@ impl Octopus {
     }
 
     async fn space_id(&self) -> Result<String, TargetError> {
-        if is_id(&self.space, "Spaces-") {
-            return Ok(self.space.clone());
+        if is_id(&self.cfg.space, "Spaces-") {
+            return Ok(self.cfg.space.clone());
         }
         let spaces = self.get("/api/spaces/all", "listing spaces failed").await?;
         spaces
             .as_array()
             .and_then(|all| {
-                all.iter()
-                    .find(|s| s.get("Name").and_then(Value::as_str) == Some(self.space.as_str()))
+                all.iter().find(|s| {
+                    s.get("Name").and_then(Value::as_str) == Some(self.cfg.space.as_str())
+                })
             })
             .and_then(|s| s.get("Id").and_then(Value::as_str))
             .map(str::to_string)
-            .ok_or_else(|| TargetError(format!("space {:?} not found", self.space)))
+            .ok_or_else(|| TargetError(format!("space {:?} not found", self.cfg.space)))
     }
 
     async fn feed_id(&self, space_id: &str) -> Result<String, TargetError> {
-        if is_id(&self.feed, "Feeds-") {
-            return Ok(self.feed.clone());
+        if is_id(&self.cfg.feed, "Feeds-") {
+            return Ok(self.cfg.feed.clone());
         }
         let path = format!(
             "/api/{space_id}/feeds?partialName={}&feedType=Docker&take=1000",
-            encode(&self.feed)
+            percent_encode(&self.cfg.feed)
         );
         let page = self.get(&path, "listing feeds failed").await?;
         // `partialName` is a substring match: keep the exact name only.
@@ -124,14 +111,14 @@ impl Octopus {
             .and_then(|items| {
                 items
                     .iter()
-                    .find(|f| f.get("Name").and_then(Value::as_str) == Some(self.feed.as_str()))
+                    .find(|f| f.get("Name").and_then(Value::as_str) == Some(self.cfg.feed.as_str()))
             })
             .and_then(|f| f.get("Id").and_then(Value::as_str))
             .map(str::to_string)
             .ok_or_else(|| {
                 TargetError(format!(
                     "Docker feed {:?} not found in space {space_id}",
-                    self.feed
+                    self.cfg.feed
                 ))
             })
     }
@@ -163,7 +150,7 @@ impl Target for Octopus {
         let uri = feed.get("FeedUri").and_then(Value::as_str).unwrap_or("");
         let mut detail = format!(
             "PUT {}/api/{space_id}/feeds/{feed_id} Username={} Password={}",
-            self.server,
+            self.cfg.server,
             cred.username,
             Cred::redacted(&cred.password)
         );
@@ -201,7 +188,7 @@ impl Target for Octopus {
             "Password".into(),
             json!({ "HasValue": true, "NewValue": cred.password.expose_secret() }),
         );
-        let url = format!("{}/api/{space_id}/feeds/{feed_id}", self.server);
+        let url = format!("{}/api/{space_id}/feeds/{feed_id}", self.cfg.server);
         let resp = self
             .http
             .send(Method::PUT, &url, &self.auth(), Some(&feed), &no_conflicts)

@@ -2,10 +2,11 @@
 //! `GET /v1/secrets` (image pull secrets cannot be read by name). `secretValue` is the raw
 //! `authorizationToken`, never re-encoded. 409 `CONFLICT` is a documented retryable conflict.
 
+use super::config::PipecatConfig;
 use super::http::{Auth, Http};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,7 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Pipecat {
     pub http: Http,
-    pub base_url: String,
-    pub secret_set: String,
-    pub region: Option<String>,
-    pub api_key: SecretString,
-    pub wait_ready: Option<Duration>,
+    pub cfg: PipecatConfig,
 }
 
 fn conflict(status: StatusCode, body: &str) -> bool {
@@ -35,7 +32,7 @@ fn conflict(status: StatusCode, body: &str) -> bool {
 
 impl Pipecat {
     fn auth(&self) -> Auth<'_> {
-        Auth::Bearer(&self.api_key)
+        Auth::Bearer(&self.cfg.api_key)
     }
 
     fn error(&self, what: &str, resp: &super::http::Response) -> TargetError {
@@ -48,7 +45,7 @@ impl Pipecat {
 
     /// The set's entry in `GET /v1/secrets`, if any.
     async fn find(&self) -> Result<Option<Value>, TargetError> {
-        let url = format!("{}/v1/secrets", self.base_url);
+        let url = format!("{}/v1/secrets", self.cfg.base_url);
         let resp = self
             .http
             .send(Method::GET, &url, &self.auth(), None, &conflict)
@@ -64,37 +61,36 @@ impl Pipecat {
         })?;
         Ok(sets
             .into_iter()
-            .find(|s| s.get("name").and_then(Value::as_str) == Some(self.secret_set.as_str())))
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(self.cfg.secret_set.as_str())))
     }
 
+    /// Polls the list (an image pull secret cannot be read by name) until the set is `ready`.
     async fn wait_until_ready(&self, limit: Duration) -> Result<(), TargetError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let status = self
-                .find()
-                .await?
-                .and_then(|s| s.get("status").and_then(Value::as_str).map(str::to_string));
-            match status.as_deref() {
+            let set = self.find().await?;
+            let field = |name: &str| {
+                set.as_ref()
+                    .and_then(|s| s.get(name))
+                    .and_then(Value::as_str)
+            };
+            match field("status") {
                 Some("ready") => return Ok(()),
                 Some("failed") => {
-                    let set = self.find().await?;
-                    let why = set
-                        .as_ref()
-                        .and_then(|s| s.get("errorMessage"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("no errorMessage");
                     return Err(TargetError(format!(
                         "secret set {} failed to provision: {}",
-                        self.secret_set,
-                        self.http.redactor.redact(why)
+                        self.cfg.secret_set,
+                        self.http
+                            .redactor
+                            .redact(field("errorMessage").unwrap_or("no errorMessage"))
                     )));
                 }
-                _ if tokio::time::Instant::now() >= deadline => {
+                status if tokio::time::Instant::now() >= deadline => {
                     return Err(TargetError(format!(
                         "secret set {} not ready after {:.0} s (status {})",
-                        self.secret_set,
+                        self.cfg.secret_set,
                         limit.as_secs_f64(),
-                        status.as_deref().unwrap_or("missing")
+                        status.unwrap_or("missing")
                     )));
                 }
                 _ => tokio::time::sleep(POLL_EVERY).await,
@@ -114,16 +110,16 @@ impl Target for Pipecat {
                 if set.get("type").and_then(Value::as_str) != Some("imagePullSecret") {
                     return Err(TargetError(format!(
                         "secret set {} exists but is a regular secret set, not an image pull secret; choose another secret_set",
-                        self.secret_set
+                        self.cfg.secret_set
                     )));
                 }
                 if let (Some(want), Some(have)) =
-                    (&self.region, set.get("region").and_then(Value::as_str))
+                    (&self.cfg.region, set.get("region").and_then(Value::as_str))
                     && want != have
                 {
                     return Err(TargetError(format!(
                         "secret set {} exists in region {have}; its region cannot change (config says {want})",
-                        self.secret_set
+                        self.cfg.secret_set
                     )));
                 }
                 Action::Update
@@ -131,8 +127,8 @@ impl Target for Pipecat {
         };
         let detail = format!(
             "PUT {}/v1/secrets/{} host={} secretValue={}",
-            self.base_url,
-            self.secret_set,
+            self.cfg.base_url,
+            self.cfg.secret_set,
             cred.proxy_endpoint(),
             Cred::redacted(&cred.auth)
         );
@@ -145,13 +141,13 @@ impl Target for Pipecat {
     }
 
     async fn apply(&self, cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
-        let url = format!("{}/v1/secrets/{}", self.base_url, self.secret_set);
+        let url = format!("{}/v1/secrets/{}", self.cfg.base_url, self.cfg.secret_set);
         let mut body = json!({
             "isImagePullSecret": true,
             "host": cred.proxy_endpoint(),
             "secretValue": cred.auth.expose_secret(),
         });
-        if let Some(region) = &self.region {
+        if let Some(region) = &self.cfg.region {
             body["region"] = json!(region);
         }
         let resp = self
@@ -159,16 +155,16 @@ impl Target for Pipecat {
             .send(Method::PUT, &url, &self.auth(), Some(&body), &conflict)
             .await?;
         if !resp.is_success() {
-            return Err(self.error(&format!("PUT secret set {}", self.secret_set), &resp));
+            return Err(self.error(&format!("PUT secret set {}", self.cfg.secret_set), &resp));
         }
-        match self.wait_ready.filter(|d| !d.is_zero()) {
+        match self.cfg.wait_ready.filter(|d| !d.is_zero()) {
             Some(limit) => {
                 self.wait_until_ready(limit).await?;
-                Ok(format!("secret set {} ready", self.secret_set))
+                Ok(format!("secret set {} ready", self.cfg.secret_set))
             }
             None => Ok(format!(
                 "secret set {} accepted (HTTP {})",
-                self.secret_set,
+                self.cfg.secret_set,
                 resp.status.as_u16()
             )),
         }

@@ -175,26 +175,47 @@ fn read_previous(text: &str) -> Series {
         let Ok(value) = value.trim().parse::<f64>() else {
             continue;
         };
-        let label = |key: &str| -> Option<String> {
-            let start = labels.find(&format!("{key}=\""))? + key.len() + 2;
-            let mut out = String::new();
-            let mut chars = labels[start..].chars();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next()? {
-                        'n' => out.push('\n'),
-                        other => out.push(other),
-                    },
-                    '"' => return Some(out),
-                    c => out.push(c),
-                }
-            }
-            None
+        let labels = parse_labels(labels);
+        let label = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
         };
         let (Some(target), Some(kind)) = (label("target"), label("type")) else {
             continue;
         };
         out.entry((target, kind)).or_default().insert(metric, value);
+    }
+    out
+}
+
+/// `a="x",b="y\"z"` → `[(a, x), (b, y"z)]`, parsed left to right so a label value that
+/// contains `b="` cannot be mistaken for label `b`. Stops at the first malformed pair.
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim_start_matches([',', ' ']);
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => break,
+                },
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let Some(end) = end else { break };
+        out.push((key.trim().to_string(), value));
+        rest = after[end..].trim_start_matches([',', ' ']);
     }
     out
 }
@@ -317,6 +338,35 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn labels_parse_left_to_right() {
+        assert_eq!(
+            parse_labels(r#"target="atype=\"x",type="pipecat""#),
+            vec![
+                ("target".to_string(), "atype=\"x".to_string()),
+                ("type".to_string(), "pipecat".to_string())
+            ]
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.prom");
+        let t = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1000);
+        write_metrics(&path, &[row("atype=", false)], t).expect("write");
+        write_metrics(&path, &[row("atype=", false)], t).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            text.contains("ecr_export_failures_total{target=\"atype=\",type=\"pipecat\"} 2\n"),
+            "{text}"
+        );
+        // Every sample has its HELP and TYPE before it.
+        for name in METRICS.map(|m| m.0) {
+            let help = text.find(&format!("# HELP {name} ")).expect("help");
+            let ty = text.find(&format!("# TYPE {name} ")).expect("type");
+            if let Some(sample) = text.find(&format!("\n{name}{{")) {
+                assert!(help < ty && ty < sample, "{text}");
+            }
+        }
     }
 
     #[test]

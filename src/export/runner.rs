@@ -112,77 +112,51 @@ fn build(config: &Config, t: &TargetConfig, redactor: &Redactor) -> Result<Built
         )
     };
     Ok(match &t.kind {
-        TargetKind::Pipecat {
-            secret_set,
-            region,
-            api_key,
-            base_url,
-            wait_ready,
-        } => Built::Pipecat(Pipecat {
-            http: http(api_key)?,
-            base_url: base_url.clone(),
-            secret_set: secret_set.clone(),
-            region: region.clone(),
-            api_key: api_key.clone(),
-            wait_ready: *wait_ready,
+        TargetKind::Pipecat(cfg) => Built::Pipecat(Pipecat {
+            http: http(&cfg.api_key)?,
+            cfg: cfg.clone(),
         }),
-        TargetKind::Runpod {
-            registry_auth,
-            api_key,
-            base_url,
-        } => Built::Runpod(Runpod {
-            http: http(api_key)?,
-            base_url: base_url.clone(),
-            registry_auth: registry_auth.clone(),
-            api_key: api_key.clone(),
+        TargetKind::Runpod(cfg) => Built::Runpod(Runpod {
+            http: http(&cfg.api_key)?,
+            cfg: cfg.clone(),
         }),
-        TargetKind::Octopus {
-            server,
-            space,
-            feed,
-            api_key,
-        } => Built::Octopus(Octopus {
-            http: http(api_key)?,
-            server: server.clone(),
-            space: space.clone(),
-            feed: feed.clone(),
-            api_key: api_key.clone(),
+        TargetKind::Octopus(cfg) => Built::Octopus(Octopus {
+            http: http(&cfg.api_key)?,
+            cfg: cfg.clone(),
         }),
-        TargetKind::Kubernetes {
-            kubeconfig,
-            context,
-            namespaces,
-            exclude_namespaces,
-            secret_name,
-            service_accounts,
-        } => Built::Kubernetes(Kubernetes {
-            kubeconfig: kubeconfig.clone(),
-            context: context.clone(),
-            namespaces: namespaces.clone(),
-            exclude_namespaces: exclude_namespaces.clone(),
-            secret_name: secret_name.clone(),
-            service_accounts: service_accounts.clone(),
+        TargetKind::Kubernetes(cfg) => Built::Kubernetes(Kubernetes {
+            cfg: cfg.clone(),
             timeout: config.defaults.timeout,
             retries: config.defaults.retries,
             redactor: redactor.clone(),
         }),
-        TargetKind::DockerConfig { path } => {
-            Built::DockerConfig(DockerConfig { path: path.clone() })
-        }
+        TargetKind::DockerConfig(cfg) => Built::DockerConfig(DockerConfig { cfg: cfg.clone() }),
     })
 }
 
+/// Every platform API key of the run: redacted from all output, whichever target printed it.
 fn api_keys(config: &Config) -> Vec<String> {
     config
         .targets
         .iter()
-        .filter_map(|t| match &t.kind {
-            TargetKind::Pipecat { api_key, .. }
-            | TargetKind::Runpod { api_key, .. }
-            | TargetKind::Octopus { api_key, .. } => Some(api_key.expose_secret().to_string()),
-            _ => None,
-        })
+        .filter_map(|t| t.kind.api_key())
+        .map(|k| k.expose_secret().to_string())
         .collect()
+}
+
+/// A bound on one target's whole run, as a backstop for anything below that ignores its own
+/// timeouts (a kubeconfig exec plugin that hangs, say). Generous: a handful of sequential
+/// requests, each with all its retries and the longest honoured `Retry-After`, plus `wait_ready`.
+fn target_deadline(config: &Config, t: &TargetConfig) -> Duration {
+    const SEQUENTIAL_REQUESTS: u32 = 6;
+    let retries = config.defaults.retries;
+    let per_request = config.defaults.timeout.saturating_mul(retries + 1)
+        + super::http::MAX_RETRY_AFTER.saturating_mul(retries);
+    let wait_ready = match &t.kind {
+        TargetKind::Pipecat(p) => p.wait_ready.unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    per_request.saturating_mul(SEQUENTIAL_REQUESTS) + wait_ready
 }
 
 /// Runs the selected targets; one row per target, in config order.
@@ -276,10 +250,22 @@ pub fn run(config: &Config, settings: &Settings, dry_run: bool) -> Vec<Row> {
                 }
             };
             let limit = limit.clone();
+            let deadline = target_deadline(config, t);
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let started = Instant::now();
-                let outcome = built.run(&cred, dry_run).await;
+                let outcome = match tokio::time::timeout(deadline, built.run(&cred, dry_run)).await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome {
+                        action: None,
+                        detail: String::new(),
+                        error: Some(format!(
+                            "timed out: the target did not finish within {} s",
+                            deadline.as_secs()
+                        )),
+                    },
+                };
                 (index, outcome, started.elapsed(), cred.expires_at)
             });
         }

@@ -5,18 +5,17 @@
 //! `saveRegistryAuth`, `updateRegistryAuth`) does it instead. GraphQL reports errors inside
 //! HTTP 200 in an `errors` array. REST v1 has no update and is retired, so it is not used.
 
+use super::config::RunpodConfig;
 use super::http::{Auth, Http, Response, no_conflicts};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub struct Runpod {
     pub http: Http,
-    pub base_url: String,
-    pub registry_auth: String,
-    pub api_key: SecretString,
+    pub cfg: RunpodConfig,
 }
 
 /// What `plan` found.
@@ -37,7 +36,7 @@ fn falls_back(resp: &Response) -> bool {
 
 impl Runpod {
     fn auth(&self) -> Auth<'_> {
-        Auth::Bearer(&self.api_key)
+        Auth::Bearer(&self.cfg.api_key)
     }
 
     fn error(&self, what: &str, resp: &Response) -> TargetError {
@@ -49,43 +48,63 @@ impl Runpod {
         TargetError(format!("{what}: {}{hint}", self.http.describe(resp)))
     }
 
+    /// One GraphQL call. Errors come inside HTTP 200 in an `errors` array; those that say
+    /// rate limit or internal error are retried like a 429/5xx, all others are final.
     async fn graphql(&self, query: &str, variables: Value) -> Result<Value, TargetError> {
-        let url = format!("{}/graphql", self.base_url);
+        let url = format!("{}/graphql", self.cfg.base_url);
         let body = json!({ "query": query, "variables": variables });
-        let resp = self
-            .http
-            .send(Method::POST, &url, &self.auth(), Some(&body), &no_conflicts)
-            .await?;
-        if !resp.is_success() {
-            return Err(self.error("GraphQL request failed", &resp));
-        }
-        let value = resp
-            .json()
-            .ok_or_else(|| TargetError("GraphQL: response is not JSON".into()))?;
-        if let Some(errors) = value
-            .get("errors")
-            .and_then(Value::as_array)
-            .filter(|e| !e.is_empty())
-        {
-            let messages: Vec<&str> = errors
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = self
+                .http
+                .send(Method::POST, &url, &self.auth(), Some(&body), &no_conflicts)
+                .await?;
+            if !resp.is_success() {
+                return Err(self.error("GraphQL request failed", &resp));
+            }
+            let value = resp
+                .json()
+                .ok_or_else(|| TargetError("GraphQL: response is not JSON".into()))?;
+            let messages: Vec<&str> = value
+                .get("errors")
+                .and_then(Value::as_array)
+                .map(|errors| {
+                    errors
+                        .iter()
+                        .map(|e| e.get("message").and_then(Value::as_str).unwrap_or("?"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if messages.is_empty() {
+                return value
+                    .get("data")
+                    .filter(|d| !d.is_null())
+                    .cloned()
+                    .ok_or_else(|| TargetError("GraphQL: response has no `data`".into()));
+            }
+            let text = messages.join("; ");
+            let lower = text.to_ascii_lowercase();
+            let transient = ["rate limit", "too many requests", "internal server error"]
                 .iter()
-                .filter_map(|e| e.get("message").and_then(Value::as_str))
-                .collect();
+                .any(|m| lower.contains(m));
+            if transient && attempt <= self.http.retries() {
+                tokio::time::sleep(super::http::backoff(attempt)).await;
+                continue;
+            }
             return Err(TargetError(format!(
                 "GraphQL error: {}",
-                self.http.redactor.redact(&messages.join("; "))
+                self.http.redactor.redact(&text)
             )));
         }
-        value
-            .get("data")
-            .cloned()
-            .ok_or_else(|| TargetError("GraphQL: response has no `data`".into()))
     }
 
     fn pick(&self, items: &[Value]) -> Result<Found, TargetError> {
         let ids: Vec<&str> = items
             .iter()
-            .filter(|r| r.get("name").and_then(Value::as_str) == Some(self.registry_auth.as_str()))
+            .filter(|r| {
+                r.get("name").and_then(Value::as_str) == Some(self.cfg.registry_auth.as_str())
+            })
             .filter_map(|r| r.get("id").and_then(Value::as_str))
             .collect();
         match ids.as_slice() {
@@ -94,7 +113,7 @@ impl Runpod {
             many => Err(TargetError(format!(
                 "{} registry auths are named {:?} ({}); names must be unique",
                 many.len(),
-                self.registry_auth,
+                self.cfg.registry_auth,
                 many.join(", ")
             ))),
         }
@@ -112,19 +131,23 @@ impl Target for Runpod {
     type State = Found;
 
     async fn plan(&self, cred: &Arc<Cred>) -> Result<Plan<Found>, TargetError> {
-        let url = format!("{}/v2/registries", self.base_url);
+        let url = format!("{}/v2/registries", self.cfg.base_url);
         let resp = self
             .http
             .send(Method::GET, &url, &self.auth(), None, &no_conflicts)
             .await?;
         let found = if falls_back(&resp) {
             let data = self.graphql(LIST_QUERY, json!({})).await?;
+            // A missing list must not read as "no such auth": that would create a duplicate.
             let items = data
                 .pointer("/myself/containerRegistryCreds")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            self.pick(&items)?
+                .ok_or_else(|| {
+                    TargetError(
+                        "GraphQL containerRegistryCreds: unexpected response (no list)".into(),
+                    )
+                })?;
+            self.pick(items)?
         } else if resp.is_success() {
             let items = resp
                 .json()
@@ -140,11 +163,11 @@ impl Target for Runpod {
         let (action, detail) = match &found {
             Found::Missing => (
                 Action::Create,
-                format!("create registry auth {:?}", self.registry_auth),
+                format!("create registry auth {:?}", self.cfg.registry_auth),
             ),
             Found::Existing(id) => (
                 Action::Update,
-                format!("update registry auth {:?} ({id})", self.registry_auth),
+                format!("update registry auth {:?} ({id})", self.cfg.registry_auth),
             ),
         };
         let detail = format!(
@@ -164,14 +187,14 @@ impl Target for Runpod {
         let password = cred.password.expose_secret();
         match plan.state {
             Found::Missing => {
-                let url = format!("{}/v2/registries", self.base_url);
-                let body = json!({ "name": self.registry_auth, "username": cred.username, "password": password });
+                let url = format!("{}/v2/registries", self.cfg.base_url);
+                let body = json!({ "name": self.cfg.registry_auth, "username": cred.username, "password": password });
                 let resp = self
                     .http
                     .send(Method::POST, &url, &self.auth(), Some(&body), &no_conflicts)
                     .await?;
                 let id = if falls_back(&resp) {
-                    let input = json!({ "input": { "name": self.registry_auth, "username": cred.username, "password": password } });
+                    let input = json!({ "input": { "name": self.cfg.registry_auth, "username": cred.username, "password": password } });
                     let data = self.graphql(CREATE_MUTATION, input).await?;
                     Self::id_of(data.get("saveRegistryAuth"), "saveRegistryAuth")?
                 } else if resp.is_success() {
@@ -181,13 +204,13 @@ impl Target for Runpod {
                 };
                 tracing::info!(
                     id = id.as_str(),
-                    name = self.registry_auth.as_str(),
+                    name = self.cfg.registry_auth.as_str(),
                     "created Runpod registry auth"
                 );
                 Ok(format!("created registry auth {id}"))
             }
             Found::Existing(id) => {
-                let url = format!("{}/v2/registries/{id}", self.base_url);
+                let url = format!("{}/v2/registries/{id}", self.cfg.base_url);
                 let body = json!({ "username": cred.username, "password": password });
                 let resp = self
                     .http

@@ -1,14 +1,15 @@
-//! Shared by the `export_*` integration tests: processes (moto, fake platforms) killed by a Drop
-//! guard, a clean-env runner for the built binary, and the fakes' control endpoints.
+//! Shared by the `export_*` integration tests: the fake platforms (killed by a Drop guard) and
+//! their control endpoints, and a clean-env runner for `export`. moto, the binary's path and
+//! the raw HTTP client come from the helper tests' `tests/support`.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-ecr-login");
+pub use support::{BIN, Moto};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -70,15 +71,8 @@ impl Proc {
 
     /// `METHOD path` on the server, returns the JSON body.
     pub fn call(&self, method: &str, path: &str) -> serde_json::Value {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("write");
-        let mut text = String::new();
-        stream.read_to_string(&mut text).expect("read");
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&support::http(self.port, method, path))
+            .unwrap_or(serde_json::Value::Null)
     }
 
     pub fn state(&self) -> serde_json::Value {
@@ -111,19 +105,13 @@ impl Proc {
     }
 }
 
-pub fn moto() -> Proc {
-    Proc::python("tests/support/moto_launcher.py", &[])
-}
-
-pub fn ecr_calls(moto: &Proc) -> u64 {
-    moto.call("GET", "/_test/calls")["ecr:GetAuthorizationToken"]
-        .as_u64()
-        .unwrap_or(0)
+pub fn ecr_calls(moto: &Moto) -> u64 {
+    moto.count("ecr:GetAuthorizationToken")
 }
 
 /// A test world: moto + a home directory + a cache directory.
 pub struct World {
-    pub moto: Proc,
+    pub moto: Moto,
     pub dir: tempfile::TempDir,
 }
 
@@ -143,7 +131,7 @@ impl Run {
 impl World {
     pub fn new() -> World {
         World {
-            moto: moto(),
+            moto: Moto::start(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -215,7 +203,8 @@ pub fn write_private(path: &Path, text: &str) {
     }
 }
 
-/// Asserts that none of `secrets` (nor the password inside a token) appears in `text`.
+/// Asserts that none of `secrets` (nor the password inside a token, nor a 24-character piece
+/// of either, as a server that truncates its echo would leave) appears in `text`.
 pub fn assert_no_secret(text: &str, secrets: &[&str]) {
     use base64::Engine as _;
     for s in secrets.iter().filter(|s| !s.is_empty()) {
@@ -223,6 +212,13 @@ pub fn assert_no_secret(text: &str, secrets: &[&str]) {
             !text.contains(s),
             "a secret leaked into the output:\n{text}"
         );
+        for piece in s.as_bytes().windows(24).step_by(8) {
+            let piece = String::from_utf8_lossy(piece);
+            assert!(
+                !text.contains(piece.as_ref()),
+                "a piece of a secret leaked into the output: {piece}\n{text}"
+            );
+        }
         if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(s)
             && let Some((_, pw)) = String::from_utf8_lossy(&decoded).split_once(':')
         {

@@ -58,7 +58,7 @@ class Octopus(Handler):
             self.send(429, err("Too many requests"), headers={"Retry-After": "1"})
         elif mode == "500":
             self.send(500, err("There was a problem with your request.", ["An unexpected error occurred"]))
-        elif mode == "echo":
+        elif mode == "echo" and method != "GET":  # reads pass, the write is echoed
             body = self.read_body().decode(errors="replace")
             self.send(400, err("There was a problem with your request.", ["Invalid feed: " + body]))
         elif mode == "forbidden" and method == "PUT":

@@ -38,9 +38,13 @@ class Pipecat(Handler):
             self.send(429, err("RATE_LIMITED", "Too many requests"), headers={"Retry-After": "1"})
         elif mode == "500":
             self.send(500, err("INTERNAL_SERVER_ERROR", "Internal server error"))
-        elif mode == "echo":
+        elif mode == "echo" and method != "GET":  # reads pass, the write is echoed
             body = self.read_body().decode(errors="replace")
-            self.send(400, err("GENERIC_BAD_REQUEST", "Invalid request format: " + body + " key=" + self.headers.get("Authorization", "")))
+            # Real servers echo in many shapes: whole, cut short, JSON-escaped.
+            sent = self.json_body()
+            value = sent.get("secretValue", "") if isinstance(sent, dict) else ""
+            excerpt = value[:-6].replace("/", "\\/")
+            self.send(400, err("GENERIC_BAD_REQUEST", "Invalid request format: " + body + " near: " + excerpt + " key=" + self.headers.get("Authorization", "")))
         elif mode == "conflict" and method == "PUT":
             name = self.route.rsplit("/", 1)[-1]
             self.send(409, err("CONFLICT", f"Secret set '{name}' was modified concurrently. Please retry."))
