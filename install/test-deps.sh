@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(python3 python3-pip docker-registry skopeo docker.io iproute2 apache2-utils openssl util-linux
-              amazon-ecr-credential-helper hyperfine time curl systemd)
+# The end-to-end packages (docker.io, docker-registry, skopeo, ...) come from
+# tests/e2e/install-deps.sh below, which keeps the package scripts from starting system daemons.
+# amazon-ecr-credential-helper is the Go helper the benchmark and one interop test compare with.
+apt_packages=(python3 python3-pip amazon-ecr-credential-helper time curl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
