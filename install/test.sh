@@ -29,7 +29,8 @@ fi
 if [ -z "${SKIP_BENCH:-}" ]; then
   echo "== benchmark (figures, not pass/fail)"
   ECR_LOGIN_BIN="$release_bin" bash install/bench.sh
-  if [ -f bench/export_bench.sh ]; then ECR_LOGIN_BIN="$release_bin" bash bench/export_bench.sh; fi
+  # figures, not a gate: a loaded machine must not turn a timing into a red build
+  python3 bench/export_bench.py --bin "$release_bin" --runs 3 || echo "export benchmark: a goal was not met (figures above)"
 fi
 
 if [ -f tests/e2e/run.sh ]; then
