@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -106,9 +108,21 @@ impl Cache {
     }
 
     /// Reads one entry. Missing file, unknown key or an entry we cannot parse → `None`.
+    /// This is the cached `get`'s path: the other entries are only skipped over, not built.
     pub fn get(&self, key: &str) -> Option<Entry> {
-        let file = self.read()?;
-        Entry::deserialize(file.registries.get(key)?).ok()
+        #[derive(Deserialize)]
+        struct Lookup<'a> {
+            #[serde(rename = "Registries", borrow, default)]
+            registries: BTreeMap<Cow<'a, str>, &'a RawValue>,
+            #[serde(rename = "Version", borrow)]
+            version: Cow<'a, str>,
+        }
+        let bytes = fs::read(self.file_path()).ok()?;
+        let file: Lookup = serde_json::from_slice(&bytes).ok()?;
+        if file.version != FORMAT_VERSION {
+            return None;
+        }
+        serde_json::from_str(file.registries.get(key)?.get()).ok()
     }
 
     /// All entries whose key satisfies `keep`, parsed (unparseable ones skipped).

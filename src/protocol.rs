@@ -51,7 +51,9 @@ fn joined_lines(input: &[u8]) -> Result<String, ProtocolError> {
         }
         joined.extend_from_slice(line);
     }
-    Ok(String::from_utf8_lossy(&joined).into_owned())
+    // Invalid UTF-8 becomes U+FFFD, as Go's JSON encoder would print it.
+    Ok(String::from_utf8(joined)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The server URL of a `get`/`erase` request: all lines joined, whitespace trimmed.
@@ -151,18 +153,26 @@ pub fn encode_list(entries: &BTreeMap<String, String>) -> String {
 
 /// A JSON string literal with Go's HTML-safe escaping (`<`, `>`, `&`, U+2028, U+2029).
 pub fn go_json_string(text: &str) -> String {
-    let plain = serde_json::Value::String(text.to_string()).to_string();
-    let mut out = String::with_capacity(plain.len());
-    for c in plain.chars() {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
         match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
+    out.push('"');
     out
 }
 
@@ -209,6 +219,22 @@ mod tests {
             go_json_string("<a&b>\u{2028}\"\\"),
             "\"\\u003ca\\u0026b\\u003e\\u2028\\\"\\\\\""
         );
+    }
+
+    #[test]
+    fn json_strings_round_trip() {
+        assert_eq!(go_json_string("a\nb\t\u{1}é"), "\"a\\nb\\t\\u0001é\"");
+        for sample in [
+            "",
+            "plain",
+            "quote\" back\\ slash",
+            "\u{7f}\u{1f}x<&>",
+            "日本\u{2029}",
+        ] {
+            let parsed: String =
+                serde_json::from_str(&go_json_string(sample)).expect("valid JSON string");
+            assert_eq!(parsed, sample);
+        }
     }
 
     #[test]
