@@ -1,6 +1,7 @@
 //! `export` to Kubernetes through the `kube` client against the fake API server
-//! (tests/fakes/kubernetes.py): SSA with fieldManager, globs, 422 type mismatch, 403 in one
-//! namespace, ServiceAccount linking that keeps existing pull secrets, dry run.
+//! (tests/fakes/kubernetes.py): SSA with fieldManager, globs, type mismatch seen by the plan and
+//! refused by the server (422), 403 in one namespace, ServiceAccount linking that keeps existing
+//! pull secrets, a missing ServiceAccount that does not stop the secret, dry run.
 
 mod export_common;
 
@@ -171,9 +172,154 @@ fn namespace_failures_are_isolated() {
         "never deleted or recreated"
     );
 
-    // The server also refuses a type change itself (422), if the plan raced a writer.
+    // A rejected token (401) fails the target with the API's answer.
     server.fault("auth", -1);
     let out = run(&world, &cfg, &[]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("401"), "{}", out.stdout);
+}
+
+fn target_error(out: &Run) -> String {
+    serde_json::from_str::<serde_json::Value>(&out.stdout).expect("json")["targets"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn writes(server: &Proc, path_part: &str) -> usize {
+    server
+        .calls()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.contains(path_part))
+        .count()
+}
+
+/// The plan saw no secret, then another writer created an `Opaque` one: the server itself refuses
+/// to change the type (422 Status `Invalid`). Reported as that namespace's error, never retried,
+/// the other namespace still done, the foreign secret untouched.
+#[test]
+fn server_refuses_a_type_change_with_422() {
+    let world = World::new();
+    let server = Proc::python(
+        "tests/fakes/kubernetes.py",
+        &["--namespaces", "a,b", "--opaque-on-apply", "b/ecr-pull"],
+    );
+    let kc = kubeconfig(&world, &server);
+    let cfg = config(&world, &kc, r#"["a", "b"]"#, "");
+    let out = run(&world, &cfg, &["--output", "json"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let error = target_error(&out);
+    assert!(
+        error.contains(
+            "b: applying secret ecr-pull failed: HTTP 422: Invalid Secret \"ecr-pull\" is invalid: \
+             type: Invalid value: \"kubernetes.io/dockerconfigjson\": field is immutable"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("a: "), "{error}");
+    assert_eq!(
+        secret(&server, "a")["type"],
+        "kubernetes.io/dockerconfigjson"
+    );
+    assert_eq!(secret(&server, "b")["type"], "Opaque", "left as it is");
+    assert_eq!(
+        writes(&server, "/namespaces/b/secrets/"),
+        1,
+        "422 is not retried"
+    );
+
+    // The fake answers in the API's Status shape (what a real API server sends).
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ecr-pull"},
+        "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+    let (code, status) = request(
+        server.port,
+        "PATCH",
+        "/api/v1/namespaces/b/secrets/ecr-pull?fieldManager=ecr-login&force=true",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/apply-patch+yaml"),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(code, 422);
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["apiVersion"], "v1");
+    assert_eq!(status["status"], "Failure");
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(status["code"], 422);
+    assert_eq!(status["details"]["kind"], "Secret");
+    assert_eq!(status["details"]["causes"][0]["field"], "type");
+}
+
+/// A listed service account missing in one namespace is that namespace/account's error; the
+/// secret is applied there all the same, and the other accounts are linked.
+#[test]
+fn missing_service_account_does_not_stop_the_secret() {
+    let world = World::new();
+    let server = Proc::python(
+        "tests/fakes/kubernetes.py",
+        &["--namespaces", "a,b", "--service-account", "a/builder"],
+    );
+    let kc = kubeconfig(&world, &server);
+    let cfg = config(
+        &world,
+        &kc,
+        r#"["a", "b"]"#,
+        "service_accounts = [\"default\", \"builder\"]",
+    );
+
+    let dry = run(&world, &cfg, &["--dry-run", "--output", "json"]);
+    assert_eq!(dry.code, 1, "{}", dry.all());
+    assert!(
+        target_error(&dry).contains("b: service account builder not found"),
+        "{}",
+        dry.stdout
+    );
+    assert!(server.calls().iter().all(|(m, _)| m == "GET"));
+
+    let out = run(&world, &cfg, &["--output", "json"]);
+    assert_eq!(out.code, 1, "the requested link is missing: {}", out.all());
+    let error = target_error(&out);
+    assert!(
+        error.contains("b: service account builder not found"),
+        "{error}"
+    );
+    assert!(
+        error.contains("applied secret ecr-pull in 2 of 2"),
+        "{error}"
+    );
+    assert!(!error.contains("a: "), "{error}");
+    for ns in ["a", "b"] {
+        assert_eq!(
+            secret(&server, ns)["type"],
+            "kubernetes.io/dockerconfigjson",
+            "{ns}: the secret is written"
+        );
+        assert_eq!(
+            server.state()["state"]["serviceaccounts"][ns]["default"]["imagePullSecrets"],
+            serde_json::json!([{"name": "existing-pull"}, {"name": "ecr-pull"}]),
+            "{ns}"
+        );
+    }
+    assert_eq!(
+        server.state()["state"]["serviceaccounts"]["a"]["builder"]["imagePullSecrets"],
+        serde_json::json!([{"name": "ecr-pull"}])
+    );
+    assert_eq!(writes(&server, "/namespaces/b/serviceaccounts/builder"), 0);
+
+    // The fake's answer for the missing account is the API's 404 Status.
+    let (code, status) = request(
+        server.port,
+        "GET",
+        "/api/v1/namespaces/b/serviceaccounts/builder",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
+    assert_eq!(code, 404);
+    assert_eq!(
+        status,
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "serviceaccounts \"builder\" not found", "reason": "NotFound",
+            "details": {"name": "builder", "kind": "serviceaccounts"}, "code": 404})
+    );
 }

@@ -265,6 +265,54 @@ fn first_run_creates_second_run_updates_with_one_token_fetch() {
     p.assert_clean(&second);
 }
 
+/// Ids come from the servers and go into URL paths: percent-encoded, an id holding `/`, `?`,
+/// `#`, `%` or spaces still addresses its own resource (and nothing else).
+#[test]
+fn server_ids_are_encoded_in_url_paths() {
+    let runpod_id = "rp/1 ?#%";
+    let (space_id, feed_id) = ("Spaces 1/a?b", "Feeds#1/..");
+    let p = Platforms {
+        world: World::new(),
+        pipecat: Proc::python("tests/fakes/pipecat.py", &["--ready-after", "0.3"]),
+        runpod: Proc::python("tests/fakes/runpod.py", &["--existing", runpod_id]),
+        octopus: Proc::python(
+            "tests/fakes/octopus.py",
+            &["--space-id", space_id, "--feed-id", feed_id],
+        ),
+    };
+    let config = p.config("", "");
+    let out = p.run(&config, &["--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let json = parse_json(&out);
+    assert_eq!(row(&json, "runpod")["action"], "update", "{}", out.stdout);
+
+    let reg = &p.runpod.state()["state"]["registries"][runpod_id];
+    assert_eq!(reg["username"], "AWS", "{reg}");
+    assert_eq!(reg["writes"], 1, "{reg}");
+    assert!(reg["via"].is_null(), "updated by REST, no fallback: {reg}");
+    let patches: Vec<String> = p
+        .runpod
+        .calls()
+        .into_iter()
+        .filter(|(m, _)| m == "PATCH")
+        .map(|(_, path)| path)
+        .collect();
+    assert_eq!(patches, ["/v2/registries/rp%2F1%20%3F%23%25"]);
+
+    let feed = &p.octopus.state()["state"]["feeds"][feed_id];
+    assert_eq!(feed["Username"], "AWS", "{feed}");
+    assert_eq!(feed["_writes"], 1, "{feed}");
+    assert!(
+        p.octopus
+            .calls()
+            .iter()
+            .any(|(m, path)| m == "PUT" && path == "/api/Spaces%201%2Fa%3Fb/feeds/Feeds%231%2F.."),
+        "{:?}",
+        p.octopus.calls()
+    );
+    p.assert_clean(&out);
+}
+
 #[test]
 fn dry_run_only_reads() {
     let p = Platforms::start(&[]);

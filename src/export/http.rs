@@ -5,6 +5,7 @@
 //! whatever the caller declares a documented conflict (Pipecat 409 `CONFLICT`). Never retried:
 //! other 4xx (auth, validation). The caller gets the final response and decides.
 
+use super::target::TargetError;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -94,6 +95,19 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// One URL path segment built from a value (an id a server returned, a configured name):
+/// percent-encoded so that `/`, `?`, `#`, `%` or spaces inside it cannot change the URL.
+/// Empty, `.` and `..` are refused: no encoding keeps them from meaning "the collection",
+/// "this" or "parent" (URL parsers decode `%2E` in dot segments).
+pub fn path_segment(value: &str) -> Result<String, TargetError> {
+    if value.is_empty() || value == "." || value == ".." {
+        return Err(TargetError(format!(
+            "{value:?} cannot be used as a URL path segment"
+        )));
+    }
+    Ok(percent_encode(value))
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +340,19 @@ mod tests {
             r.redact("registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"),
             "registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"
         );
+    }
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        let ok = |v: &str| path_segment(v).map_err(|e| e.0);
+        assert_eq!(ok("Feeds-1"), Ok("Feeds-1".to_string()));
+        assert_eq!(ok("cl_abc.9~x"), Ok("cl_abc.9~x".to_string()));
+        assert_eq!(ok("a/b?c#d e%"), Ok("a%2Fb%3Fc%23d%20e%25".to_string()));
+        assert_eq!(ok("..x"), Ok("..x".to_string()));
+        assert_eq!(ok("ü"), Ok("%C3%BC".to_string()));
+        for bad in ["", ".", ".."] {
+            assert!(path_segment(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

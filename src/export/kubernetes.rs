@@ -3,7 +3,10 @@
 //! (a merge patch carrying `resourceVersion`, appending to the existing list; never SSA).
 //!
 //! Namespaces are independent: each is planned and applied on its own, in parallel (bounded),
-//! and failures are reported per namespace without stopping the others.
+//! and failures are reported per namespace without stopping the others. Within a namespace the
+//! secret comes first and does not depend on the service accounts: a listed service account
+//! that is missing (or cannot be read or linked) is an error of that namespace/account only, the
+//! secret is still applied (and the target still fails, since the link was asked for).
 
 use super::config::KubernetesConfig;
 use super::http::Redactor;
@@ -46,6 +49,15 @@ pub struct NsPlan {
 pub struct State {
     client: Client,
     namespaces: Vec<NsPlan>,
+    /// Namespaces whose secret cannot be applied at all (their errors are in `Plan::problems`).
+    unplanned: usize,
+}
+
+/// What planning one namespace found: its plan, or why nothing can be done there, plus the
+/// service-account errors that do not stop the secret.
+struct NsPlanned {
+    plan: Result<NsPlan, String>,
+    problems: Vec<String>,
 }
 
 fn is_glob(pattern: &str) -> bool {
@@ -234,40 +246,41 @@ async fn plan_namespace(
     sas: Vec<String>,
     retries: u32,
     redactor: Redactor,
-) -> Result<NsPlan, String> {
+) -> NsPlanned {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let existing = with_retries(retries, || secrets.get_opt(&secret_name))
-        .await
-        .map_err(|e| {
-            format!(
-                "{namespace}: reading secret {secret_name} failed: {}",
-                describe(&redactor, &e)
-            )
-        })?;
-    let action = match existing {
-        None => Action::Create,
-        Some(s) if s.type_.as_deref() == Some(SECRET_TYPE) => Action::Update,
-        Some(s) => {
-            return Err(format!(
-                "{namespace}: secret {secret_name} exists with type {:?}; the type of a Secret cannot change (delete it or choose another secret_name)",
-                s.type_.unwrap_or_default()
-            ));
+    let action = match with_retries(retries, || secrets.get_opt(&secret_name)).await {
+        Ok(None) => Action::Create,
+        Ok(Some(s)) if s.type_.as_deref() == Some(SECRET_TYPE) => Action::Update,
+        Ok(Some(s)) => {
+            return NsPlanned {
+                plan: Err(format!(
+                    "{namespace}: secret {secret_name} exists with type {:?}; the type of a Secret cannot change (delete it or choose another secret_name)",
+                    s.type_.unwrap_or_default()
+                )),
+                problems: Vec::new(),
+            };
+        }
+        Err(e) => {
+            return NsPlanned {
+                plan: Err(format!(
+                    "{namespace}: reading secret {secret_name} failed: {}",
+                    describe(&redactor, &e)
+                )),
+                problems: Vec::new(),
+            };
         }
     };
+    // The secret does not depend on the service accounts: their errors are collected, not
+    // returned, so the secret is still applied.
     let accounts: Api<ServiceAccount> = Api::namespaced(client, &namespace);
     let mut missing = Vec::new();
+    let mut problems = Vec::new();
     for sa in sas {
-        let found = with_retries(retries, || accounts.get_opt(&sa))
-            .await
-            .map_err(|e| {
-                format!(
-                    "{namespace}: reading service account {sa} failed: {}",
-                    describe(&redactor, &e)
-                )
-            })?;
-        match found {
-            None => return Err(format!("{namespace}: service account {sa} not found")),
-            Some(account) => {
+        match with_retries(retries, || accounts.get_opt(&sa)).await {
+            Ok(None) => problems.push(format!(
+                "{namespace}: service account {sa} not found (secret {secret_name} applied without it)"
+            )),
+            Ok(Some(account)) => {
                 let has = account
                     .image_pull_secrets
                     .unwrap_or_default()
@@ -277,13 +290,20 @@ async fn plan_namespace(
                     missing.push(sa);
                 }
             }
+            Err(e) => problems.push(format!(
+                "{namespace}: reading service account {sa} failed: {}",
+                describe(&redactor, &e)
+            )),
         }
     }
-    Ok(NsPlan {
-        namespace,
-        action,
-        service_accounts: missing,
-    })
+    NsPlanned {
+        plan: Ok(NsPlan {
+            namespace,
+            action,
+            service_accounts: missing,
+        }),
+        problems,
+    }
 }
 
 /// Appends the secret to a service account's `imagePullSecrets` with a compare-and-swap merge patch.
@@ -321,6 +341,13 @@ async fn link_service_account(
     }
 }
 
+/// What applying one namespace did.
+struct NsApplied {
+    secret: bool,
+    linked: usize,
+    problems: Vec<String>,
+}
+
 impl Target for Kubernetes {
     type State = State;
 
@@ -348,11 +375,23 @@ impl Target for Kubernetes {
         }
         let mut plans = Vec::new();
         let mut problems = Vec::new();
+        let mut unplanned = 0;
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(Ok(plan)) => plans.push(plan),
-                Ok(Err(problem)) => problems.push(problem),
-                Err(e) => problems.push(format!("a namespace task failed: {e}")),
+                Ok(planned) => {
+                    match planned.plan {
+                        Ok(plan) => plans.push(plan),
+                        Err(problem) => {
+                            unplanned += 1;
+                            problems.push(problem);
+                        }
+                    }
+                    problems.extend(planned.problems);
+                }
+                Err(e) => {
+                    unplanned += 1;
+                    problems.push(format!("a namespace task failed: {e}"));
+                }
             }
         }
         plans.sort_by(|a, b| a.namespace.cmp(&b.namespace));
@@ -373,8 +412,12 @@ impl Target for Kubernetes {
         if links > 0 {
             detail.push_str(&format!("; link {links} service account(s)"));
         }
-        if !problems.is_empty() {
-            detail.push_str(&format!("; {} namespace(s) failed", problems.len()));
+        if unplanned > 0 {
+            detail.push_str(&format!("; {unplanned} namespace(s) failed"));
+        }
+        let sa_problems = problems.len().saturating_sub(unplanned);
+        if sa_problems > 0 {
+            detail.push_str(&format!("; {sa_problems} service account problem(s)"));
         }
         Ok(Plan {
             action,
@@ -383,15 +426,20 @@ impl Target for Kubernetes {
             state: State {
                 client,
                 namespaces: plans,
+                unplanned,
             },
         })
     }
 
     async fn apply(&self, cred: &Arc<Cred>, plan: Plan<State>) -> Result<String, TargetError> {
-        let State { client, namespaces } = plan.state;
+        let State {
+            client,
+            namespaces,
+            unplanned,
+        } = plan.state;
         let limit = Arc::new(Semaphore::new(NAMESPACE_PARALLELISM));
         let mut tasks = tokio::task::JoinSet::new();
-        let total = namespaces.len();
+        let total = namespaces.len() + unplanned;
         for ns in namespaces {
             let secret = self.secret(cred, &ns.namespace);
             let (client, name, redactor, limit, retries) = (
@@ -406,50 +454,65 @@ impl Target for Kubernetes {
                 let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.namespace);
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 let patch = Patch::Apply(&secret);
-                with_retries(retries, || secrets.patch(&name, &params, &patch))
-                    .await
-                    .map_err(|e| {
-                        format!(
+                if let Err(e) =
+                    with_retries(retries, || secrets.patch(&name, &params, &patch)).await
+                {
+                    // Never link a service account to a secret that is not there.
+                    return NsApplied {
+                        secret: false,
+                        linked: 0,
+                        problems: vec![format!(
                             "{}: applying secret {name} failed: {}",
                             ns.namespace,
                             describe(&redactor, &e)
-                        )
-                    })?;
-                let accounts: Api<ServiceAccount> = Api::namespaced(client, &ns.namespace);
-                for sa in &ns.service_accounts {
-                    link_service_account(&accounts, sa, &name, retries)
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "{}: linking service account {sa} failed: {}",
-                                ns.namespace,
-                                describe(&redactor, &e)
-                            )
-                        })?;
+                        )],
+                    };
                 }
-                Ok::<(), String>(())
+                let accounts: Api<ServiceAccount> = Api::namespaced(client, &ns.namespace);
+                let mut done = NsApplied {
+                    secret: true,
+                    linked: 0,
+                    problems: Vec::new(),
+                };
+                for sa in &ns.service_accounts {
+                    match link_service_account(&accounts, sa, &name, retries).await {
+                        Ok(()) => done.linked += 1,
+                        Err(e) => done.problems.push(format!(
+                            "{}: linking service account {sa} failed: {}",
+                            ns.namespace,
+                            describe(&redactor, &e)
+                        )),
+                    }
+                }
+                done
             });
         }
         let mut problems = plan.problems;
-        let total = total + problems.len();
+        let (mut applied, mut linked) = (0, 0);
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(Ok(())) => {}
-                Ok(Err(problem)) => problems.push(problem),
+                Ok(done) => {
+                    applied += usize::from(done.secret);
+                    linked += done.linked;
+                    problems.extend(done.problems);
+                }
                 Err(e) => problems.push(format!("a namespace task failed: {e}")),
             }
         }
+        let mut summary = format!(
+            "applied secret {} in {applied} of {total} namespace(s)",
+            self.cfg.secret_name
+        );
+        if linked > 0 {
+            summary.push_str(&format!("; linked {linked} service account(s)"));
+        }
         if problems.is_empty() {
-            Ok(format!(
-                "applied secret {} in {total} namespace(s)",
-                self.cfg.secret_name
-            ))
+            Ok(summary)
         } else {
             problems.sort();
             Err(TargetError(format!(
-                "{} of {} namespace(s) failed: {}",
+                "{summary}; {} error(s): {}",
                 problems.len(),
-                total,
                 problems.join("; ")
             )))
         }

@@ -3,7 +3,7 @@
 //! `{"HasValue":true,"NewValue":..}`), PUT it back whole. A partial PUT would reset fields.
 
 use super::config::OctopusConfig;
-use super::http::{Auth, Http, Response, no_conflicts, percent_encode};
+use super::http::{Auth, Http, Response, no_conflicts, path_segment, percent_encode};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -24,6 +24,15 @@ pub struct Resolved {
 fn is_id(text: &str, prefix: &str) -> bool {
     text.strip_prefix(prefix)
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `/api/{space}/feeds/{feed}`; both ids may come from the server, so both are encoded.
+fn feed_path(space_id: &str, feed_id: &str) -> Result<String, TargetError> {
+    Ok(format!(
+        "/api/{}/feeds/{}",
+        path_segment(space_id)?,
+        path_segment(feed_id)?
+    ))
 }
 
 impl Octopus {
@@ -101,7 +110,8 @@ impl Octopus {
             return Ok(self.cfg.feed.clone());
         }
         let path = format!(
-            "/api/{space_id}/feeds?partialName={}&feedType=Docker&take=1000",
+            "/api/{}/feeds?partialName={}&feedType=Docker&take=1000",
+            path_segment(space_id)?,
             percent_encode(&self.cfg.feed)
         );
         let page = self.get(&path, "listing feeds failed").await?;
@@ -132,7 +142,7 @@ impl Target for Octopus {
         let feed_id = self.feed_id(&space_id).await?;
         let feed = self
             .get(
-                &format!("/api/{space_id}/feeds/{feed_id}"),
+                &feed_path(&space_id, &feed_id)?,
                 &format!("reading feed {feed_id} failed"),
             )
             .await?;
@@ -149,8 +159,9 @@ impl Target for Octopus {
         }
         let uri = feed.get("FeedUri").and_then(Value::as_str).unwrap_or("");
         let mut detail = format!(
-            "PUT {}/api/{space_id}/feeds/{feed_id} Username={} Password={}",
+            "PUT {}{} Username={} Password={}",
             self.cfg.server,
+            feed_path(&space_id, &feed_id)?,
             cred.username,
             Cred::redacted(&cred.password)
         );
@@ -188,7 +199,7 @@ impl Target for Octopus {
             "Password".into(),
             json!({ "HasValue": true, "NewValue": cred.password.expose_secret() }),
         );
-        let url = format!("{}/api/{space_id}/feeds/{feed_id}", self.cfg.server);
+        let url = format!("{}{}", self.cfg.server, feed_path(&space_id, &feed_id)?);
         let resp = self
             .http
             .send(Method::PUT, &url, &self.auth(), Some(&feed), &no_conflicts)

@@ -141,7 +141,11 @@ impl Target for Pipecat {
     }
 
     async fn apply(&self, cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
-        let url = format!("{}/v1/secrets/{}", self.cfg.base_url, self.cfg.secret_set);
+        let url = format!(
+            "{}/v1/secrets/{}",
+            self.cfg.base_url,
+            super::http::path_segment(&self.cfg.secret_set)?
+        );
         let mut body = json!({
             "isImagePullSecret": true,
             "host": cred.proxy_endpoint(),

@@ -6,7 +6,7 @@
 //! HTTP 200 in an `errors` array. REST v1 has no update and is retired, so it is not used.
 
 use super::config::RunpodConfig;
-use super::http::{Auth, Http, Response, no_conflicts};
+use super::http::{Auth, Http, Response, no_conflicts, path_segment};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -210,7 +210,8 @@ impl Target for Runpod {
                 Ok(format!("created registry auth {id}"))
             }
             Found::Existing(id) => {
-                let url = format!("{}/v2/registries/{id}", self.cfg.base_url);
+                // The id comes from the server: encode it, it must not reshape the path.
+                let url = format!("{}/v2/registries/{}", self.cfg.base_url, path_segment(&id)?);
                 let body = json!({ "username": cred.username, "password": password });
                 let resp = self
                     .http

@@ -7,66 +7,32 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-pub use support::{BIN, Moto};
+pub use support::{BIN, Moto, PythonServer};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A child process killed (by pid) and reaped when dropped, also when a test fails.
+/// A fake platform server (tests/fakes/*.py), killed when dropped, with its control endpoints.
 pub struct Proc {
-    child: Child,
+    server: PythonServer,
     pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Proc {
     /// Starts `python3 SCRIPT --port 0 --port-file F ARGS...` and waits for the port.
     pub fn python(script: &str, args: &[&str]) -> Proc {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port_file = dir.path().join("port");
-        let child = Command::new("python3")
-            .arg(repo().join(script))
-            .args(["--port", "0", "--port-file"])
-            .arg(&port_file)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn python3");
-        let mut proc = Proc {
-            child,
-            port: 0,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let Ok(port) = text.trim().parse()
-            {
-                proc.port = port;
-                return proc;
-            }
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!("{script} exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "{script} did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        let server = PythonServer::start(&repo().join(script), args);
+        Proc {
+            port: server.port,
+            server,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// `METHOD path` on the server, returns the JSON body.
@@ -103,6 +69,47 @@ impl Proc {
             })
             .unwrap_or_default()
     }
+}
+
+/// One raw HTTP/1.0 request with extra headers and a body; returns the status code and the
+/// body as JSON (Null if it is not JSON). For checking a fake's wire shapes directly.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body.as_bytes()).expect("write body");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    (
+        code,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 pub fn ecr_calls(moto: &Moto) -> u64 {

@@ -12,8 +12,15 @@
 * GET  /api/v1/namespaces/{ns}/serviceaccounts/{name}     -> ServiceAccount (`default` exists everywhere)
 * PATCH /api/v1/namespaces/{ns}/serviceaccounts/{name}    application/merge-patch+json; a stale
   metadata.resourceVersion -> 409 Conflict; `imagePullSecrets` is atomic (replaced whole).
+  A missing ServiceAccount (GET or PATCH) is the API's 404 Status:
+  {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+   "message":"serviceaccounts \"NAME\" not found","reason":"NotFound",
+   "details":{"name":"NAME","kind":"serviceaccounts"},"code":404}
 Options: --namespaces a,b,c (kube-system etc. always exist); --forbid-namespace NS answers 403 there;
---opaque NS/NAME pre-creates an Opaque secret (type-mismatch case).
+--opaque NS/NAME pre-creates an Opaque secret (type-mismatch case, seen by the client's GET);
+--opaque-on-apply NS/NAME: another writer creates an Opaque secret there just before the first apply
+of it arrives (after the client's GET saw nothing), so the server itself refuses the apply with 422;
+--service-account NS/NAME pre-creates a ServiceAccount without imagePullSecrets.
 """
 import base64
 import json
@@ -73,6 +80,9 @@ class Kube(Handler):
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             body = self.json_body()
             if kind == "secrets":
+                if (ns, name) in fake.opaque_on_apply and obj is None:
+                    fake.opaque_on_apply.discard((ns, name))
+                    obj = store[name] = opaque_secret(ns, name)
                 return self.apply_secret(ns, name, ctype, body, store, obj)
             return self.patch_sa(ns, name, ctype, body, store, obj)
 
@@ -88,7 +98,7 @@ class Kube(Handler):
             return self.send(400, status(400, "BadRequest", "the name of the object does not match the name on the URL"))
         new_type = body.get("type", "Opaque")
         if obj is not None and obj.get("type", "Opaque") != new_type:
-            return self.send(422, status(422, "Invalid", f'Secret "{name}" is invalid: type: Invalid value: "{new_type}": field is immutable', {"name": name, "kind": "Secret", "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: field is immutable", "field": "type"}]}))
+            return self.send(422, status(422, "Invalid", f'Secret "{name}" is invalid: type: Invalid value: "{new_type}": field is immutable', {"name": name, "kind": "Secret", "causes": [{"reason": "FieldValueInvalid", "message": f'Invalid value: "{new_type}": field is immutable', "field": "type"}]}))
         data = body.get("data") or {}
         if new_type == "kubernetes.io/dockerconfigjson":
             try:
@@ -118,6 +128,10 @@ class Kube(Handler):
         return self.send(200, obj)
 
 
+def opaque_secret(ns, name):
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "resourceVersion": "5"}, "type": "Opaque", "data": {}}
+
+
 def setup(fake, args):
     fake.token = args.token
     fake.forbidden = set(filter(None, args.forbid_namespace.split(",")))
@@ -130,7 +144,11 @@ def setup(fake, args):
         }
     for item in filter(None, args.opaque.split(",")):
         ns, name = item.split("/")
-        fake.state["secrets"].setdefault(ns, {})[name] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "resourceVersion": "5"}, "type": "Opaque", "data": {}}
+        fake.state["secrets"].setdefault(ns, {})[name] = opaque_secret(ns, name)
+    fake.opaque_on_apply = {tuple(item.split("/")) for item in args.opaque_on_apply.split(",") if item}
+    for item in filter(None, args.service_account.split(",")):
+        ns, name = item.split("/")
+        fake.state["serviceaccounts"].setdefault(ns, {})[name] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns, "resourceVersion": "8"}}
 
 
 if __name__ == "__main__":
@@ -142,5 +160,7 @@ if __name__ == "__main__":
             (["--namespaces"], {"default": "default,ml-a,ml-b"}),
             (["--forbid-namespace"], {"default": ""}),
             (["--opaque"], {"default": ""}),
+            (["--opaque-on-apply"], {"default": ""}),
+            (["--service-account"], {"default": ""}),
         ],
     )

@@ -10,11 +10,14 @@
 * PUT /api/{space}/feeds/{id}                   -> replaces the WHOLE resource (fields missing from the
   body are lost); SensitiveValue: NewValue sets it, HasValue false clears it, otherwise kept.
 * Errors: {"ErrorMessage": "...", "Errors": ["..."]}: 400, 401, 403, 404.
+Options: --space-id / --feed-id change the ids of the space "Default" and the feed "ECR" (path
+segments are percent-decoded, as a real server does).
 """
 import copy
 import os
 import re
 import sys
+from urllib.parse import unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakebase import Handler, serve  # noqa: E402
@@ -74,21 +77,22 @@ class Octopus(Handler):
         feeds = fake.state["feeds"]
         with fake.lock:
             if self.route == "/api/spaces/all" and method == "GET":
-                return self.send(200, [{"Id": "Spaces-1", "Name": "Default", "IsDefault": True}, {"Id": "Spaces-2", "Name": "Other", "IsDefault": False}])
-            m = re.fullmatch(r"/api/(Spaces-\d+)/feeds", self.route)
+                return self.send(200, [{"Id": fake.space_id, "Name": "Default", "IsDefault": True}, {"Id": "Spaces-2", "Name": "Other", "IsDefault": False}])
+            m = re.fullmatch(r"/api/([^/]+)/feeds", self.route)
             if m and method == "GET":
-                if m.group(1) != "Spaces-1":
+                if unquote(m.group(1)) != fake.space_id:
                     return self.send(200, {"ItemType": "Feed", "TotalResults": 0, "ItemsPerPage": 30, "NumberOfPages": 0, "LastPageNumber": -1, "Items": []})
                 partial = self.query.get("partialName", "").lower()
                 ftype = self.query.get("feedType")
                 take = int(self.query.get("take", "30"))
                 items = [public(f) for f in feeds.values() if partial in f["Name"].lower() and (not ftype or f["FeedType"] == ftype)]
                 return self.send(200, {"ItemType": "Feed", "TotalResults": len(items), "ItemsPerPage": take, "NumberOfPages": 1, "LastPageNumber": 0, "Items": items[:take]})
-            m = re.fullmatch(r"/api/(Spaces-\d+)/feeds/([^/]+)", self.route)
+            m = re.fullmatch(r"/api/([^/]+)/feeds/([^/]+)", self.route)
             if m:
-                feed = feeds.get(m.group(2)) if m.group(1) == "Spaces-1" else None
+                space_id, feed_id = unquote(m.group(1)), unquote(m.group(2))
+                feed = feeds.get(feed_id) if space_id == fake.space_id else None
                 if feed is None:
-                    return self.send(404, err(f"The resource '{m.group(2)}' was not found."))
+                    return self.send(404, err(f"The resource '{feed_id}' was not found."))
                 if method == "GET":
                     return self.send(200, public(feed))
                 if method == "PUT":
@@ -116,12 +120,13 @@ class Octopus(Handler):
 
 def setup(fake, args):
     fake.api_key = args.api_key
+    fake.space_id = args.space_id
     fake.state["feeds"] = {
-        "Feeds-1": docker_feed("Feeds-1", "ECR", args.feed_uri),
+        args.feed_id: docker_feed(args.feed_id, "ECR", args.feed_uri),
         "Feeds-2": docker_feed("Feeds-2", "ECR mirror", args.feed_uri),
         "Feeds-3": {"Id": "Feeds-3", "Name": "ECR native", "FeedType": "AwsElasticContainerRegistry", "Region": "us-east-1", "SpaceId": "Spaces-1"},
     }
 
 
 if __name__ == "__main__":
-    serve(Octopus, setup, [(["--api-key"], {"default": "API-TESTOCTOPUSKEY"}), (["--feed-uri"], {"default": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"})])
+    serve(Octopus, setup, [(["--api-key"], {"default": "API-TESTOCTOPUSKEY"}), (["--feed-uri"], {"default": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"}), (["--space-id"], {"default": "Spaces-1"}), (["--feed-id"], {"default": "Feeds-1"})])

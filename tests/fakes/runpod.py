@@ -14,11 +14,14 @@ GraphQL (POST /graphql, Bearer; errors inside HTTP 200 as {"errors":[{"message"}
 * saveRegistryAuth(input: {name, username, password}) { id name }
 * updateRegistryAuth(input: {id, username, password}) { id name }
 Extra fault modes: `gql_error` (GraphQL answers HTTP 200 with an errors array).
+Options: --existing ID pre-creates the registry auth "ECR Credentials" with that id (the path
+segment is percent-decoded, as a real server does, so any id can be addressed when encoded).
 """
 import os
 import re
 import sys
 import uuid
+from urllib.parse import unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakebase import Handler, serve  # noqa: E402
@@ -79,7 +82,7 @@ class Runpod(Handler):
                 return self.problem(405, "Method Not Allowed", "method not allowed")
             m = re.fullmatch(r"/v2/registries/([^/]+)", self.route)
             if m:
-                rid = m.group(1)
+                rid = unquote(m.group(1))
                 if method == "PATCH" and fake.no_patch:
                     return self.problem(404, "Not Found", "no route for PATCH " + self.route)
                 reg = self.regs().get(rid)
@@ -126,7 +129,9 @@ def setup(fake, args):
     fake.api_key = args.api_key
     fake.no_patch = args.no_patch
     fake.state["registries"] = {}
+    if args.existing:
+        fake.state["registries"][args.existing] = {"name": "ECR Credentials", "username": "old", "password": "old", "writes": 0}
 
 
 if __name__ == "__main__":
-    serve(Runpod, setup, [(["--api-key"], {"default": "rpa_test_runpod_key"}), (["--no-patch"], {"action": "store_true"})])
+    serve(Runpod, setup, [(["--api-key"], {"default": "rpa_test_runpod_key"}), (["--no-patch"], {"action": "store_true"}), (["--existing"], {"default": ""})])

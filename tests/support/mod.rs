@@ -18,48 +18,98 @@ pub fn password_for(account: &str) -> String {
     format!("{account}-auth-token")
 }
 
-/// A running moto server; killed when dropped.
-pub struct Moto {
+/// A Python server script started as `python3 SCRIPT --port 0 --port-file F EXTRA...`: it binds
+/// a free loopback port and writes it to F. Killed (by pid) and reaped when dropped, also when a
+/// test fails. Its stderr goes to a log file, shown if it exits before writing the port.
+pub struct PythonServer {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
-impl Moto {
-    pub fn start() -> Moto {
+impl PythonServer {
+    /// Starts the script and waits (up to 60 s) for its port file.
+    pub fn start(script_path: &Path, extra_args: &[&str]) -> PythonServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port_file = dir.path().join("port");
-        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
-        let log = std::fs::File::create(dir.path().join("moto.log")).expect("moto log");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
         let child = Command::new("python3")
-            .arg(launcher)
+            .arg(script_path)
             .args(["--port", "0", "--port-file"])
             .arg(&port_file)
+            .args(extra_args)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start moto (pip install 'moto[server]')");
-        let mut moto = Moto {
+            .unwrap_or_else(|e| panic!("spawn python3 {}: {e}", script_path.display()));
+        let mut server = PythonServer {
             child,
             port: 0,
-            _dir: dir,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                moto.port = text.trim().parse().expect("port");
-                return moto;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // The script writes the file atomically (temp file + rename), so a partial read is
+            // not possible; a parse failure only means "not yet".
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Ok(port) = text.trim().parse()
+            {
+                server.port = port;
+                return server;
             }
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto exited early: {status}");
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "{} exited early: {status}\n{}",
+                    script_path.display(),
+                    server.log()
+                );
             }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start within 60 s\n{}",
+                script_path.display(),
+                server.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto did not start within 30 s");
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running moto server; killed when dropped.
+pub struct Moto {
+    server: PythonServer,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
+        let server = PythonServer::start(&launcher, &[]);
+        Moto {
+            port: server.port,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
     }
 
     /// Calls per API, e.g. `ecr:GetAuthorizationToken`.
@@ -82,13 +132,6 @@ impl Moto {
 
     pub fn reset(&self) {
         http(self.port, "POST", "/_test/reset");
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
