@@ -11,13 +11,11 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-export ECR_LOGIN_GIT_COMMIT
-cargo build --release --locked
+binary="$(./install/build-release.sh | tail -n 1)"
 
 prefix="${PREFIX:-$HOME/.local}"
 mkdir -p "$prefix/bin"
-install -m 0755 "$CARGO_TARGET_DIR/release/docker-credential-ecr-login" "$prefix/bin/docker-credential-ecr-login"
+install -m 0755 "$binary" "$prefix/bin/docker-credential-ecr-login"
 echo "installed $prefix/bin/docker-credential-ecr-login"
 "$prefix/bin/docker-credential-ecr-login" version
 

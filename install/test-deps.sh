@@ -20,8 +20,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "test-deps: not root; please install: ${missing[*]}" >&2
   fi
 fi
-# the registry and docker daemons are started by the tests themselves, never as services
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+# The tests start their own registry and docker daemons on their own addresses; a CI machine's
+# package-started services are stopped so nothing else holds those ports. Never on a
+# developer's machine: their Docker daemon is theirs.
+if [ "${CI:-}" = true ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl stop docker-registry docker docker.socket >/dev/null 2>&1 || true
 fi
 

@@ -18,8 +18,7 @@ echo "== unit and integration tests"
 cargo test --locked 2>&1 | tee "${TMPDIR:-/tmp}/ecr-login-cargo-test.log"
 
 echo "== release build"
-cargo build --release --locked
-release_bin="$CARGO_TARGET_DIR/release/docker-credential-ecr-login"
+release_bin="$(./install/build-release.sh | tail -n 1)"
 
 if [ -f tests/deploy_validate.sh ]; then
   echo "== deploy files"
