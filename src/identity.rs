@@ -38,54 +38,38 @@ pub struct Identity {
     pub profile: Option<String>,
 }
 
-/// Deepest `source_profile` chain followed; deeper (or cyclic) chains are keyed as they stand.
-const MAX_CHAIN: usize = 8;
-
-/// Derives the identity of the current process environment plus `source`.
+/// Derives the identity of the current process environment plus `source`, following the
+/// resolution order of aws-config's default chain (and, inside a profile, of its profile
+/// provider), so that the key names the principal whose token the SDK would fetch.
 pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
+    let env_secret = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"));
 
-    let base = if let (Some(key_id), Some(_), None) = (
-        env("AWS_ACCESS_KEY_ID"),
-        env("AWS_SECRET_ACCESS_KEY"),
-        source.profile.as_ref(),
-    ) {
-        // The SDK's chain puts environment keys before any profile.
-        Base::AccessKey(key_id, "access key from the environment".into())
-    } else if let Some(def) = profile_name
-        .as_deref()
-        .or(Some("default"))
-        .and_then(|name| describe_profile(files, name, 0).map(|d| (name.to_string(), d)))
-    {
-        let (name, definition) = def;
-        match definition {
-            Definition::AccessKey(id) => {
-                Base::AccessKey(id, format!("profile {name} (static keys)"))
-            }
-            Definition::Other(text) => {
-                Base::Defined(format!("profile:{name}|{text}"), format!("profile {name}"))
+    let base = match (env("AWS_ACCESS_KEY_ID"), env_secret, &source.profile) {
+        // The default chain puts environment keys before any profile; an explicit export
+        // `profile` reads only that profile.
+        (Some(key_id), Some(_), None) => {
+            Base::AccessKey(key_id, "access key from the environment".into())
+        }
+        _ => {
+            let name = profile_name.as_deref().unwrap_or("default");
+            match describe_profile(files, name) {
+                Some(Definition::AccessKey(id)) => {
+                    Base::AccessKey(id, format!("profile {name} (static keys)"))
+                }
+                Some(Definition::Other(text)) => {
+                    Base::Defined(format!("profile:{name}|{text}"), format!("profile {name}"))
+                }
+                // An explicit export profile that defines nothing: the fetch will say so.
+                None if source.profile.is_some() => Base::Defined(
+                    format!("profile:{name}|undefined"),
+                    format!("profile {name}"),
+                ),
+                // The SDK moves on past a missing or credential-less profile; so do we.
+                None => non_profile_base(&env),
             }
         }
-    } else if let Some(name) = profile_name.as_deref().filter(|n| *n != "default") {
-        // An explicitly selected profile that defines nothing: the fetch will say so.
-        Base::Defined(
-            format!("profile:{name}|undefined"),
-            format!("profile {name}"),
-        )
-    } else if let (Some(role), Some(_)) = (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"))
-    {
-        Base::Defined(
-            format!("web-identity:{role}"),
-            format!("web identity role {role}"),
-        )
-    } else if let Some(uri) = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        .or_else(|| env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
-    {
-        Base::Defined(format!("container:{uri}"), "container credentials".into())
-    } else {
-        let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default();
-        Base::Defined(format!("instance:{endpoint}"), "instance role".into())
     };
 
     let (key, description) = match (base, &source.role_arn) {
@@ -107,6 +91,34 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     }
 }
 
+/// The rest of the default chain: web identity from the environment, container credentials,
+/// then the instance role.
+fn non_profile_base(env: &dyn Fn(&str) -> Option<String>) -> Base {
+    if let (Some(role), Some(file)) = (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+        let session = env("AWS_ROLE_SESSION_NAME").unwrap_or_default();
+        return Base::Defined(
+            format!("web-identity:{role}|{file}|{session}"),
+            format!("web identity role {role}"),
+        );
+    }
+    if let Some(uri) = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .or_else(|| env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
+    {
+        // EKS Pod Identity serves every pod of a node from one URI; the pod's identity is its
+        // authorization token (by file or value), so that is part of the key (hashed).
+        let token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").unwrap_or_default();
+        let token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+            .map(|t| go_checksum(&t))
+            .unwrap_or_default();
+        return Base::Defined(
+            format!("container:{uri}|{token_file}|{token}"),
+            "container credentials".into(),
+        );
+    }
+    let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default();
+    Base::Defined(format!("instance:{endpoint}"), "instance role".into())
+}
+
 enum Base {
     /// A long-lived key id and a description of where it came from.
     AccessKey(String, String),
@@ -119,70 +131,96 @@ enum Definition {
     Other(String),
 }
 
-/// What defines profile `name`'s credentials, or `None` if it defines none.
-fn describe_profile(files: &AwsFiles, name: &str, depth: usize) -> Option<Definition> {
-    let section = files.profile(name)?;
-    let get = |k: &str| section.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    if let Some(role) = get("role_arn") {
-        let mut text = format!("role_arn={role}");
-        for key in [
-            "role_session_name",
-            "external_id",
-            "mfa_serial",
-            "credential_source",
-            "web_identity_token_file",
-        ] {
-            if let Some(v) = get(key) {
-                text.push_str(&format!("|{key}={v}"));
+/// What defines profile `root`'s credentials, or `None` when the SDK would find none there and
+/// move on. Mirrors aws-config's `profile::credentials::repr::resolve_chain`: roles are chained
+/// through `source_profile`; after the first hop a profile's static keys win over its own
+/// `role_arn`; a base profile is, in this order, `credential_source`, web identity, SSO,
+/// `login_session`, `credential_process`, static keys. Invalid set-ups (loops, missing source
+/// profiles) get a key of their own; the fetch will report them.
+fn describe_profile(files: &AwsFiles, root: &str) -> Option<Definition> {
+    let mut visited: Vec<&str> = Vec::new();
+    let mut roles: Vec<String> = Vec::new();
+    let mut name = root;
+    let base = loop {
+        let Some(profile) = files.profile(name) else {
+            if visited.is_empty() {
+                return None;
+            }
+            break Some(format!("missing-source={name}"));
+        };
+        if visited.contains(&name) {
+            break Some(format!("loop={name}"));
+        }
+        visited.push(name);
+        if visited.len() > 1 {
+            if let Some(id) = static_key(profile) {
+                break Some(format!("key:{}", go_checksum(&id)));
             }
         }
-        if let Some(src) = get("source_profile") {
-            let inner = if src == name || depth >= MAX_CHAIN {
-                // Self-reference means "this profile's static keys" in the SDKs.
-                static_key(section)
-                    .map(|id| format!("key:{}", go_checksum(&id)))
-                    .unwrap_or_default()
-            } else {
-                match describe_profile(files, src, depth + 1) {
-                    Some(Definition::AccessKey(id)) => format!("key:{}", go_checksum(&id)),
-                    Some(Definition::Other(t)) => format!("({t})"),
-                    None => "undefined".into(),
-                }
-            };
-            text.push_str(&format!("|source={src}:{inner}"));
+        let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let role = get("role_arn").filter(|_| get("web_identity_token_file").is_none());
+        let Some(role) = role else {
+            break base_definition(files, profile)
+                .or_else(|| (visited.len() > 1).then(|| format!("empty-source={name}")));
+        };
+        roles.push(format!(
+            "role={role}|session={}|external_id={}",
+            get("role_session_name").unwrap_or(""),
+            get("external_id").unwrap_or("")
+        ));
+        match (get("source_profile"), get("credential_source")) {
+            (Some(next), None) if next != name => name = next,
+            (Some(_), None) | (None, Some(_)) => break base_definition(files, profile),
+            (Some(_), Some(_)) | (None, None) => break Some(format!("invalid-role-source={name}")),
         }
-        return Some(Definition::Other(text));
+    };
+    let base = base?;
+    if roles.is_empty() {
+        if let Some(id) = static_key_of(files, root).filter(|_| base.starts_with("key:")) {
+            return Some(Definition::AccessKey(id));
+        }
     }
-    if let Some(id) = static_key(section) {
-        return Some(Definition::AccessKey(id));
+    roles.reverse();
+    roles.push(base);
+    Some(Definition::Other(roles.join(" <- ")))
+}
+
+fn static_key_of(files: &AwsFiles, name: &str) -> Option<String> {
+    files.profile(name).and_then(static_key)
+}
+
+/// The credentials a profile defines by itself, in aws-config's `base_provider` order.
+fn base_definition(files: &AwsFiles, profile: &Section) -> Option<String> {
+    let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(source) = get("credential_source") {
+        return Some(format!("credential_source={source}"));
     }
-    if let Some(session) = get("sso_session") {
-        let start = files
-            .sso_sessions
-            .get(session)
-            .and_then(|s| s.get("sso_start_url"))
-            .cloned()
-            .unwrap_or_default();
-        return Some(Definition::Other(format!(
-            "sso={start}|account={}|role={}",
+    if let (Some(role), Some(file)) = (get("role_arn"), get("web_identity_token_file")) {
+        return Some(format!(
+            "web_identity={role}|{file}|{}",
+            get("role_session_name").unwrap_or("")
+        ));
+    }
+    let sso_start = get("sso_session")
+        .and_then(|session| files.sso_sessions.get(session))
+        .and_then(|s| s.get("sso_start_url"))
+        .map(String::as_str)
+        .or_else(|| get("sso_start_url"));
+    if get("sso_session").is_some() || sso_start.is_some() {
+        return Some(format!(
+            "sso={}|account={}|role={}",
+            sso_start.unwrap_or(""),
             get("sso_account_id").unwrap_or(""),
             get("sso_role_name").unwrap_or("")
-        )));
+        ));
     }
-    if let Some(start) = get("sso_start_url") {
-        return Some(Definition::Other(format!(
-            "sso={start}|account={}|role={}",
-            get("sso_account_id").unwrap_or(""),
-            get("sso_role_name").unwrap_or("")
-        )));
+    if let Some(login) = get("login_session") {
+        return Some(format!("login_session={login}"));
     }
     if let Some(process) = get("credential_process") {
-        return Some(Definition::Other(format!("process={process}")));
+        return Some(format!("process={process}"));
     }
-    if let Some(file) = get("web_identity_token_file") {
-        return Some(Definition::Other(format!("web_identity_token_file={file}")));
-    }
-    None
+    static_key(profile).map(|id| format!("key:{}", go_checksum(&id)))
 }
 
 fn static_key(section: &Section) -> Option<String> {
@@ -290,6 +328,88 @@ mod tests {
         let a = current(&f, &with_profile("a"));
         assert_eq!(a, current(&f, &with_profile("a")));
         assert_ne!(a.key, current(&f, &with_profile("b")).key);
+    }
+
+    fn definition(f: &AwsFiles, name: &str) -> Option<String> {
+        describe_profile(f, name).map(|d| match d {
+            Definition::AccessKey(id) => format!("access-key:{id}"),
+            Definition::Other(text) => text,
+        })
+    }
+
+    #[test]
+    fn profiles_without_credentials_let_the_chain_go_on() {
+        let f = files(
+            "[default]\nregion = eu-west-1\n[profile r]\nregion = us-east-1\n",
+            "",
+        );
+        assert_eq!(definition(&f, "default"), None);
+        assert_eq!(definition(&f, "r"), None);
+        assert_eq!(definition(&f, "nosuch"), None);
+    }
+
+    /// aws-config's base-provider order: SSO beats static keys left in the credentials file.
+    #[test]
+    fn sso_wins_over_leftover_static_keys() {
+        let f = files(
+            "[profile dev]\nsso_start_url = https://corp/start\nsso_account_id = 1\nsso_role_name = R\n",
+            "[dev]\naws_access_key_id = AKIALEFTOVER\naws_secret_access_key = x\n",
+        );
+        let text = definition(&f, "dev").expect("defined");
+        assert!(text.starts_with("sso=https://corp/start"), "{text}");
+        assert_ne!(
+            current(&f, &with_profile("dev")).key,
+            go_checksum("AKIALEFTOVER")
+        );
+    }
+
+    #[test]
+    fn base_provider_order_matches_the_sdk() {
+        let f = files(
+            "[profile a]\ncredential_source = Ec2InstanceMetadata\ncredential_process = /bin/x\n\
+             [profile b]\nlogin_session = arn:aws:iam::1:user/u\ncredential_process = /bin/x\n\
+             [profile c]\nrole_arn = arn:r:c\nweb_identity_token_file = /t\nsource_profile = a\n",
+            "",
+        );
+        assert!(
+            definition(&f, "a")
+                .expect("a")
+                .starts_with("credential_source=")
+        );
+        assert!(
+            definition(&f, "b")
+                .expect("b")
+                .starts_with("login_session=")
+        );
+        // web identity makes the profile a root provider: its source_profile is not followed
+        assert!(
+            definition(&f, "c")
+                .expect("c")
+                .starts_with("web_identity=arn:r:c")
+        );
+    }
+
+    /// After the first hop, a source profile's static keys win over its own role_arn.
+    #[test]
+    fn source_profile_static_keys_win_over_its_role() {
+        let config = "[profile top]\nrole_arn = arn:r:top\nsource_profile = mid\n\
+                      [profile mid]\nrole_arn = arn:r:mid\nsource_profile = base\n";
+        let with_key = |id: &str| {
+            files(
+                config,
+                &format!("[mid]\naws_access_key_id = {id}\naws_secret_access_key = s\n"),
+            )
+        };
+        let text = definition(&with_key("AKIAMID"), "top").expect("defined");
+        assert!(
+            text.contains("role=arn:r:top") && !text.contains("arn:r:mid"),
+            "{text}"
+        );
+        assert_ne!(
+            current(&with_key("AKIAMID"), &with_profile("top")).key,
+            current(&with_key("AKIAOTHER"), &with_profile("top")).key,
+            "another source key id is another identity"
+        );
     }
 
     #[test]

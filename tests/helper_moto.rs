@@ -531,3 +531,41 @@ fn go_helper_reads_and_keeps_our_cache_file() {
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
 }
+
+/// A selected profile that defines no credentials does not decide the key: the SDK moves on
+/// (here to web identity), and two different roles must never share a cache entry.
+#[test]
+fn undefined_profile_does_not_merge_identities() {
+    let moto = Moto::start();
+    let mut first = World::new(&moto);
+    first
+        .unset("AWS_ACCESS_KEY_ID")
+        .unset("AWS_SECRET_ACCESS_KEY")
+        .set("AWS_PROFILE", "nosuch");
+    first.write_home_file("web-token", "eyJhbGciOiJub25lIn0.e30.");
+    let token_file = first.home.path().join("web-token").display().to_string();
+    first.set("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file);
+    let mut second = World::new(&moto);
+    second.env = first.env.clone();
+    first.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/a");
+    second.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/b");
+    assert_credentials(&first.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_credentials(&second.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(
+        moto.count("sts:AssumeRoleWithWebIdentity"),
+        2,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        2,
+        "role b is not served role a's token"
+    );
+    assert_credentials(&first.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        2,
+        "each role still hits its own entry"
+    );
+}
