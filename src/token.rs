@@ -15,7 +15,10 @@ use crate::identity::{CredentialSource, Identity};
 use crate::registry::Registry;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Less time than this left on the deadline is not worth starting a fetch (or a write) with.
+const MIN_FETCH_TIME: Duration = Duration::from_millis(200);
 use time::OffsetDateTime;
 
 /// What a caller wants a credential for.
@@ -71,7 +74,7 @@ pub fn key_belongs_to(key: &str, identity: &Identity) -> bool {
 
 pub fn obtain(request: &TokenRequest) -> Result<Credential, FetchError> {
     let key = cache_key(request.registry, request.identity);
-    let cached = request.cache.and_then(|c| c.get(&key));
+    let cached = request.cache.and_then(|c| c.get(&key)).filter(is_usable);
     if let Some(entry) = cached.as_ref().filter(|e| is_fresh(e, request)) {
         tracing::debug!(region = request.registry.api_region(), "using cached token");
         return credential_from_entry(entry, Origin::Cache);
@@ -83,7 +86,17 @@ fn is_fresh(entry: &Entry, request: &TokenRequest) -> bool {
     entry.freshness(OffsetDateTime::now_utc(), request.min_remaining) == Freshness::Fresh
 }
 
+fn is_unexpired(entry: &Entry) -> bool {
+    entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO) != Freshness::Expired
+}
+
+/// An entry whose token does not decode is treated as missing (and refetched), never served.
+fn is_usable(entry: &Entry) -> bool {
+    split_token(&entry.authorization_token).is_ok()
+}
+
 /// The slow path, kept out of line so the cached path does not carry its (large, async) frame.
+/// Everything in it — waiting for the lock, fetching, writing — shares one deadline.
 #[inline(never)]
 fn refresh(
     request: &TokenRequest,
@@ -91,33 +104,55 @@ fn refresh(
     mut cached: Option<Entry>,
 ) -> Result<Credential, FetchError> {
     crate::logging::activate(); // from here on there may be news to log
+    let deadline = Instant::now() + request.fetch_timeout;
     // Single flight: whoever holds the key's lock fetches; the others wait, then re-read.
     let guard = request
         .cache
         .map(|c| c.lock_key(key, request.fetch_timeout));
     match (request.cache, &guard) {
-        (Some(cache), Some(Ok(guard))) if guard.waited => {
-            cached = cache.get(key);
+        (Some(cache), Some(Ok(guard))) => {
+            // Always re-read: another process may have refreshed between our read and our lock.
+            cached = cache.get(key).filter(is_usable);
             if let Some(entry) = cached.as_ref().filter(|e| is_fresh(e, request)) {
-                tracing::debug!("another process refreshed the token while we waited");
+                tracing::debug!("another process refreshed the token");
                 return credential_from_entry(entry, Origin::Cache);
+            }
+            if let Some(entry) = cached.as_ref().filter(|e| guard.waited && is_unexpired(e)) {
+                // The holder just tried and did not refresh it: don't make this caller wait
+                // for a second attempt while a valid token is at hand.
+                tracing::warn!(expires_at = %entry.expires_at, "refresh by another process failed; serving the cached token until it expires");
+                return credential_from_entry(entry, Origin::StaleCache);
             }
         }
         (_, Some(Err(e))) => tracing::debug!(error = %e, "fetching without the cache lock"),
         _ => {}
     }
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining < MIN_FETCH_TIME {
+        return match cached.filter(is_unexpired) {
+            Some(entry) => credential_from_entry(&entry, Origin::StaleCache),
+            None => Err(FetchError::Timeout {
+                after: request.fetch_timeout,
+            }),
+        };
+    }
 
     let requested_at = OffsetDateTime::now_utc();
-    match ecr::fetch_blocking(request.registry, request.source, request.fetch_timeout) {
+    match ecr::fetch_blocking(request.registry, request.source, remaining) {
         Ok(fetched) => {
             let entry = entry_from(request.registry, &fetched, requested_at);
             if fetched.expires_at <= requested_at {
                 tracing::warn!(expires_at = %fetched.expires_at, "the API issued a token that is already expired");
             }
-            if let Some(Err(e)) = request
-                .cache
-                .map(|cache| cache.put(key, &entry, request.fetch_timeout))
-            {
+            if let Some(Err(e)) = request.cache.map(|cache| {
+                cache.put(
+                    key,
+                    &entry,
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(MIN_FETCH_TIME),
+                )
+            }) {
                 tracing::warn!(error = %e, "could not write the token cache");
             }
             tracing::info!(
@@ -131,10 +166,7 @@ fn refresh(
         Err(error) => {
             tracing::error!(error = %error.detail(), identity = request.identity.description.as_str(), "token fetch failed");
             match cached {
-                Some(entry)
-                    if entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO)
-                        != Freshness::Expired =>
-                {
+                Some(entry) if is_unexpired(&entry) => {
                     tracing::warn!(expires_at = %entry.expires_at, "serving the cached token until it expires");
                     credential_from_entry(&entry, Origin::StaleCache)
                 }

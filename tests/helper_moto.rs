@@ -569,3 +569,75 @@ fn undefined_profile_does_not_merge_identities() {
         "each role still hits its own entry"
     );
 }
+
+/// A fresh entry whose token does not decode is refetched, never served or trusted.
+#[test]
+fn unusable_cached_token_is_refetched() {
+    let moto = Moto::start();
+    let world = World::new(&moto);
+    seed_cache(
+        &world,
+        &static_key("us-east-1", ACCOUNT),
+        "x",
+        Duration::from_secs(60),
+        12 * 3600,
+    );
+    let text = std::fs::read_to_string(world.cache_file()).expect("cache");
+    let broken = text.replace(&base64_of("AWS:x"), "bm9jb2xvbg==");
+    std::fs::write(world.cache_file(), broken).expect("write");
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// API hung, stale token cached, three `get`s at once: one refresh attempt, bounded by the
+/// deadline; the waiters get the still-valid token as soon as that attempt gives up.
+#[test]
+fn hung_api_with_stale_cache_costs_one_deadline_not_one_per_caller() {
+    let moto = Moto::start();
+    let mut world = World::new(&moto);
+    world.set("AWS_ECR_FETCH_TIMEOUT", "2");
+    seed_cache(
+        &world,
+        &static_key("us-east-1", ACCOUNT),
+        "stale-pass",
+        Duration::from_secs(7 * 3600),
+        5 * 3600,
+    );
+    moto.fault("hang");
+    let started = Instant::now();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut child = world
+                .command(&["get"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(HOST.as_bytes())
+                .expect("write");
+            child
+        })
+        .collect();
+    for child in runs {
+        assert_credentials(&child.wait_with_output().expect("wait"), HOST, "stale-pass");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(3500), "took {elapsed:?}");
+    assert_eq!(
+        moto.count("ecr:GetAuthorizationToken"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
+}
