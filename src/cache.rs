@@ -162,6 +162,7 @@ impl Cache {
         };
         let value = serde_json::to_value(entry).map_err(std::io::Error::other)?;
         file.registries.insert(key.to_string(), value);
+        prune_long_expired(&mut file.registries, OffsetDateTime::now_utc());
         self.write_atomically(&file)
     }
 
@@ -234,6 +235,19 @@ impl Cache {
             }
         }
     }
+}
+
+/// Entries this long past expiry are dropped on write. Temporary environment keys (aws-vault)
+/// and the Go helper add one entry per session or call; without pruning the file — which every
+/// cached `get` reads — grows without bound. Anything expired is useless to both helpers (they
+/// refetch), so a day's grace only keeps recent history for people reading the file.
+const PRUNE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+fn prune_long_expired(registries: &mut BTreeMap<String, Value>, now: OffsetDateTime) {
+    registries.retain(|_, value| match Entry::deserialize(&*value) {
+        Ok(entry) => entry.expires_at + PRUNE_AFTER > now,
+        Err(_) => true, // not ours to judge
+    });
 }
 
 fn empty_file() -> CacheFile {
@@ -368,8 +382,33 @@ mod tests {
             serde_json::json!([1, 2]),
             "foreign entry kept: {text}"
         );
-        assert!(cache.get("eu-west-1-abc-000000000000").is_some());
+        assert!(
+            cache.get("eu-west-1-abc-000000000000").is_none(),
+            "an entry expired since 2021 is pruned on write"
+        );
         assert!(cache.get("us-east-1-xyz-123456789012").is_some());
+    }
+
+    #[test]
+    fn long_expired_entries_are_pruned_on_write_foreign_ones_kept() {
+        let now = OffsetDateTime::now_utc();
+        let mut registries = BTreeMap::new();
+        let old = entry(
+            now - Duration::from_secs(50 * 3600),
+            now - Duration::from_secs(38 * 3600),
+        );
+        let recent = entry(
+            now - Duration::from_secs(13 * 3600),
+            now - Duration::from_secs(3600),
+        );
+        registries.insert("old".to_string(), serde_json::to_value(&old).expect("json"));
+        registries.insert(
+            "recent".to_string(),
+            serde_json::to_value(&recent).expect("json"),
+        );
+        registries.insert("foreign".to_string(), serde_json::json!({"Other": 1}));
+        prune_long_expired(&mut registries, now);
+        assert_eq!(registries.keys().collect::<Vec<_>>(), ["foreign", "recent"]);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! The file is opened lazily on the first line, so quiet runs never touch the disk.
 //!
 //! Nothing secret is ever logged: tokens are never formatted (they live in `SecretString` or
-//! are redacted in `Debug`), and AWS SDK events are capped at `debug`, where they carry no bodies.
+//! are redacted in `Debug`), and AWS SDK events are capped at `info`: at `debug` the SDK prints
+//! resolved identities, which include access key ids.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -53,12 +54,9 @@ fn install(dir: PathBuf, level: Level) {
         file: Mutex::new(None),
     };
     let ours = LevelFilter::from_level(level);
-    // SDK crates may log request details at trace; cap them at debug.
-    let sdk = if level == Level::TRACE {
-        LevelFilter::DEBUG
-    } else {
-        ours
-    };
+    // Other crates (the AWS SDK) are capped at info: at debug they print resolved identities
+    // (access key ids) and endpoint URLs, which must never reach the log.
+    let sdk = ours.min(LevelFilter::INFO);
     let filter = Targets::new()
         .with_default(sdk)
         .with_target("ecr_login", ours)

@@ -641,3 +641,32 @@ fn hung_api_with_stale_cache_costs_one_deadline_not_one_per_caller() {
         moto.calls()
     );
 }
+
+/// Even at `trace` the log holds neither the access key id nor the token: the SDK's own debug
+/// events (which print resolved identities) are capped.
+#[test]
+fn verbose_log_never_holds_key_ids_or_tokens() {
+    let moto = Moto::start();
+    let mut world = World::new(&moto);
+    world
+        .set("AWS_ACCESS_KEY_ID", "AKIAUNIQUEKEYID12345")
+        .set("AWS_SESSION_TOKEN", "session-token-67890");
+    for level in ["debug", "trace"] {
+        world
+            .set("AWS_ECR_LOG_LEVEL", level)
+            .set("AWS_ECR_DISABLE_CACHE", "1");
+        let output = world.get(HOST);
+        assert_credentials(&output, HOST, &password_for(ACCOUNT));
+        let log = world.log_text();
+        assert!(log.contains("fetched a new authorization token"), "{log}");
+        for secret in [
+            "AKIAUNIQUEKEYID12345",
+            "session-token-67890",
+            &password_for(ACCOUNT),
+            "testing",
+        ] {
+            assert!(!log.contains(secret), "{level} log holds {secret}");
+            assert!(!stderr(&output).contains(secret));
+        }
+    }
+}
