@@ -265,11 +265,15 @@ fn timeouts(deadline: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// The HTTPS client for every AWS call (ECR, STS, SSO, IMDS): rustls with ring, the system's
-/// roots, plus `AWS_CA_BUNDLE` — extra trusted roots (a PEM file) for corporate
+/// The HTTPS client for every AWS call (ECR, STS, SSO, IMDS): rustls with ring and the system's
+/// roots plus `AWS_CA_BUNDLE` — extra trusted roots (a PEM file) for corporate
 /// TLS-intercepting proxies, which the Go SDK honours and the Rust SDK does not on its own.
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` are honoured as by the SDK's default
+/// client (and Go's `net/http`).
 fn https_client() -> Result<aws_sdk_ecr::config::SharedHttpClient, FetchError> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
     let mut trust = TrustStore::default();
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         let pem = std::fs::read(&path).map_err(|e| {
@@ -284,10 +288,19 @@ fn https_client() -> Result<aws_sdk_ecr::config::SharedHttpClient, FetchError> {
         .with_trust_store(trust)
         .build()
         .map_err(|e| FetchError::Setup(format!("TLS set-up: {e}")))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(context)
-        .build_https())
+    Ok(
+        Builder::new().build_with_connector_fn(move |settings, components| {
+            let mut connector = ConnectorBuilder::default()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(context.clone());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
 }
 
 fn token_from(

@@ -670,3 +670,47 @@ fn verbose_log_never_holds_key_ids_or_tokens() {
         }
     }
 }
+
+/// `HTTP(S)_PROXY` and `NO_PROXY` are honoured for the AWS API, as by the SDK's default client
+/// and the Go helper. The "proxy" here is a loopback listener that records what it is asked.
+#[test]
+fn proxy_environment_is_honoured() {
+    use std::io::{BufRead, BufReader, Write};
+    let moto = Moto::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let proxy_port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut first = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut first);
+            log.lock().expect("lock").push(first.trim().to_string());
+            let _ = stream.write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let mut world = World::new(&moto);
+    world
+        .set("HTTP_PROXY", &format!("http://127.0.0.1:{proxy_port}"))
+        .set("AWS_MAX_ATTEMPTS", "1");
+    world.set("AWS_ECR_FETCH_TIMEOUT", "3");
+    assert_not_found(&world.get(HOST));
+    let requests = seen.lock().expect("lock").clone();
+    assert!(
+        requests
+            .iter()
+            .any(|line| line.starts_with(&format!("POST {}/", moto.url()))),
+        "the API call went through the proxy: {requests:?}"
+    );
+    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
+
+    world.set("NO_PROXY", "127.0.0.1");
+    assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        requests.len(),
+        "NO_PROXY bypasses the proxy"
+    );
+}
