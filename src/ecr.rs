@@ -106,15 +106,12 @@ impl FetchError {
 /// appends the whole `Debug` form in parentheses, which belongs in the log, not on a terminal.
 fn concise(detail: &str) -> String {
     let line = detail.lines().next().unwrap_or(detail);
-    let readable = match line.find(" (") {
-        Some(i)
-            if line.ends_with(')')
-                && line[i + 2..].starts_with(|c: char| c.is_ascii_uppercase()) =>
-        {
-            &line[..i]
-        }
-        _ => line,
-    };
+    // The Debug tail starts at the first " (" followed by a type name, e.g. " (ProviderError(";
+    // a parenthesis like "(os error 2)" is part of the readable text.
+    let debug_tail = line.match_indices(" (").map(|(i, _)| i).find(|&i| {
+        line.ends_with(')') && line[i + 2..].starts_with(|c: char| c.is_ascii_uppercase())
+    });
+    let readable = debug_tail.map_or(line, |i| &line[..i]);
     const MAX: usize = 300;
     match readable.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &readable[..cut]),
@@ -327,9 +324,13 @@ fn token_from(
 fn credentials_error(error: CredentialsError, profile: Option<&str>) -> FetchError {
     let detail = DisplayErrorContext(&error).to_string();
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("sso")
-        && (lower.contains("expired") || lower.contains("token") || lower.contains("login"))
-    {
+    // The SSO providers' errors name the SSO token or its cache file (`~/.aws/sso/cache/…`),
+    // whether the session expired or `aws sso login` never ran.
+    let sso = lower.contains("sso")
+        && ["expired", "token", "login", "sso/cache"]
+            .iter()
+            .any(|hint| lower.contains(hint));
+    if sso {
         return FetchError::SsoLogin {
             profile: profile.unwrap_or("default").to_string(),
             detail,
@@ -401,5 +402,11 @@ mod tests {
             "ServerException: injected failure"
         );
         assert!(concise(&"a".repeat(1000)).chars().count() <= 301);
+        assert_eq!(
+            concise(
+                "failed to read `/h/.aws/sso/cache/x.json`: No such file (os error 2) (ProviderError(Io { kind: NotFound }))"
+            ),
+            "failed to read `/h/.aws/sso/cache/x.json`: No such file (os error 2)"
+        );
     }
 }

@@ -21,7 +21,7 @@ fn main() {
                     stderr: None,
                     code: 0,
                 },
-                "-h" | "--help" | "help" => helper::Outcome {
+                "-h" | "--help" => helper::Outcome {
                     stdout: help_text(),
                     stderr: None,
                     code: 0,

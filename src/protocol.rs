@@ -84,11 +84,16 @@ pub fn read_store(input: &[u8]) -> Result<StoreRequest, ProtocolError> {
         Some(Err(e)) => return Err(ProtocolError::BadInput(format!("invalid JSON: {}", e))),
         Some(Ok(v)) => v,
     };
-    let Value::Object(fields) = value else {
-        return Err(ProtocolError::BadInput(
-            "json: cannot unmarshal non-object into Go value of type credentials.Credentials"
-                .into(),
-        ));
+    let fields = match value {
+        Value::Object(fields) => fields,
+        // Go decodes `null` into the zero value, which then fails validation.
+        Value::Null => serde_json::Map::new(),
+        _ => {
+            return Err(ProtocolError::BadInput(
+                "json: cannot unmarshal non-object into Go value of type credentials.Credentials"
+                    .into(),
+            ));
+        }
     };
     let mut server_url = String::new();
     let mut username = String::new();

@@ -714,3 +714,25 @@ fn proxy_environment_is_honoured() {
         "NO_PROXY bypasses the proxy"
     );
 }
+
+/// An SSO profile without a valid session says what to run, for both profile styles. (No SSO
+/// token file exists, so the SDK fails before any network call.)
+#[test]
+fn sso_profile_without_session_names_the_login_command() {
+    let mut world = World::bare();
+    world.write_home_file(
+        ".aws/config",
+        "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [sso-session corp]\nsso_start_url = https://corp.example/start\nsso_region = us-east-1\n\
+         [profile old]\nsso_start_url = https://corp.example/start\nsso_region = us-east-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Dev\n",
+    );
+    world.set("AWS_EC2_METADATA_DISABLED", "true");
+    for profile in ["dev", "old"] {
+        world.set("AWS_PROFILE", profile);
+        let output = world.get(HOST);
+        assert_not_found(&output);
+        let expected = format!("run `aws sso login --profile {profile}`");
+        assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    }
+}
