@@ -152,10 +152,8 @@ fn describe_profile(files: &AwsFiles, root: &str) -> Option<Definition> {
             break Some(format!("loop={name}"));
         }
         visited.push(name);
-        if visited.len() > 1 {
-            if let Some(id) = static_key(profile) {
-                break Some(format!("key:{}", go_checksum(&id)));
-            }
+        if let Some(id) = static_key(profile).filter(|_| visited.len() > 1) {
+            break Some(format!("key:{}", go_checksum(&id)));
         }
         let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let role = get("role_arn").filter(|_| get("web_identity_token_file").is_none());
@@ -175,10 +173,9 @@ fn describe_profile(files: &AwsFiles, root: &str) -> Option<Definition> {
         }
     };
     let base = base?;
-    if roles.is_empty() {
-        if let Some(id) = static_key_of(files, root).filter(|_| base.starts_with("key:")) {
-            return Some(Definition::AccessKey(id));
-        }
+    let plain_static = roles.is_empty() && base.starts_with("key:");
+    if let Some(id) = static_key_of(files, root).filter(|_| plain_static) {
+        return Some(Definition::AccessKey(id));
     }
     roles.reverse();
     roles.push(base);
