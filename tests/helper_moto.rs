@@ -145,27 +145,7 @@ fn twenty_concurrent_gets_make_one_api_call() {
     let moto = Moto::start();
     let world = World::new(&moto);
     moto.fault("slow"); // every token call takes 0.7 s, so all 20 overlap the first one
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            let mut child = world
-                .command(&["get"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn");
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(HOST.as_bytes())
-                .expect("write");
-            child
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().expect("wait");
+    for output in world.concurrent_gets(HOST, 20) {
         assert_credentials(&output, HOST, &password_for(ACCOUNT));
     }
     assert_eq!(
@@ -610,27 +590,8 @@ fn hung_api_with_stale_cache_costs_one_deadline_not_one_per_caller() {
     );
     moto.fault("hang");
     let started = Instant::now();
-    let runs: Vec<_> = (0..3)
-        .map(|_| {
-            let mut child = world
-                .command(&["get"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn");
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(HOST.as_bytes())
-                .expect("write");
-            child
-        })
-        .collect();
-    for child in runs {
-        assert_credentials(&child.wait_with_output().expect("wait"), HOST, "stale-pass");
+    for output in world.concurrent_gets(HOST, 3) {
+        assert_credentials(&output, HOST, "stale-pass");
     }
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(3500), "took {elapsed:?}");

@@ -269,6 +269,32 @@ impl World {
     pub fn get(&self, host: &str) -> Output {
         self.run(&["get"], host.as_bytes())
     }
+
+    /// Starts `count` `get`s for `host` at once and waits for all of them.
+    pub fn concurrent_gets(&self, host: &str, count: usize) -> Vec<Output> {
+        let children: Vec<_> = (0..count)
+            .map(|_| {
+                let mut child = self
+                    .command(&["get"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn helper");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(host.as_bytes())
+                    .expect("write");
+                child
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("wait helper"))
+            .collect()
+    }
 }
 
 pub fn stdout(output: &Output) -> String {
