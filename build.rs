@@ -10,7 +10,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
-    let static_crt = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|x| x == "crt-static"));
+    let static_crt = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|x| x == "crt-static"));
     if linux && release && !static_crt {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
