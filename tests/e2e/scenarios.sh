@@ -19,6 +19,7 @@ E2E_SCENARIOS=(
   two_accounts_two_regions
   many_clients_cold_cache
   tls_api_with_ca_bundle
+  fips_and_dual_stack_endpoints
 )
 
 # 1. skopeo copy to the ECR-named registry, then inspect — through the helper, no login step.
@@ -188,4 +189,22 @@ scenario_tls_api_with_ca_bundle() {
   fi
   [[ $out == "credentials not found in native keychain" ]] || fail "unexpected stdout: $out"
   grep -q "$E2E_REG_A" "$err" || fail "no diagnostic on stderr: $(cat "$err")"
+}
+
+# 9. FIPS and dual-stack registry hosts call the FIPS / dual-stack ECR API endpoints (the Go
+#    helper calls the standard one for both). No endpoint override: the test hosts file sends
+#    those API names to the TLS front, which records the name each connection asked for (SNI).
+scenario_fips_and_dual_stack_endpoints() {
+  local host api sni=$E2E_T/api-front.connections
+  for pair in \
+    "$E2E_ACCOUNT_A.dkr.ecr-fips.$E2E_REGION_A.amazonaws.com $E2E_API_FIPS_A" \
+    "$E2E_ACCOUNT_A.dkr-ecr.$E2E_REGION_A.on.aws $E2E_API_DUALSTACK_A" \
+    "$E2E_ACCOUNT_A.dkr-ecr-fips.$E2E_REGION_A.on.aws $E2E_API_FIPS_DUALSTACK_A"; do
+    read -r host api <<<"$pair"
+    helper_cache_clear
+    : >"$sni"
+    env -u AWS_ENDPOINT_URL_ECR -u AWS_ENDPOINT_URL_STS -u AWS_ENDPOINT_URL AWS_ECR_FETCH_TIMEOUT=5 \
+      "$ECR_LOGIN_BIN" get <<<"$host" >/dev/null 2>&1 || true
+    grep -qx "$api" "$sni" || fail "$host: expected a connection to $api, saw: $(tr '\n' ' ' <"$sni")"
+  done
 }

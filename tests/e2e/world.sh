@@ -32,6 +32,11 @@ E2E_REGION_B=eu-west-1
 E2E_REG_A=$E2E_ACCOUNT_A.dkr.ecr.$E2E_REGION_A.amazonaws.com
 E2E_REG_B=$E2E_ACCOUNT_B.dkr.ecr.$E2E_REGION_B.amazonaws.com
 E2E_REG_PLAIN=registry.e2e.test
+# The ECR API names a FIPS or dual-stack registry host must lead to (region A), for the TLS front.
+E2E_API_FIPS_A=api.ecr-fips.$E2E_REGION_A.amazonaws.com
+E2E_API_DUALSTACK_A=ecr.$E2E_REGION_A.api.aws
+E2E_API_FIPS_DUALSTACK_A=ecr-fips.$E2E_REGION_A.api.aws
+E2E_API_VARIANTS_A="$E2E_API_FIPS_A,DNS:$E2E_API_DUALSTACK_A,DNS:$E2E_API_FIPS_DUALSTACK_A"
 E2E_IP_A=$E2E_IP_PREFIX.2
 E2E_IP_B=$E2E_IP_PREFIX.3
 E2E_IP_PLAIN=$E2E_IP_PREFIX.4
@@ -150,6 +155,7 @@ _world_certs() {
   san="DNS:$E2E_REG_A,DNS:$E2E_REG_B,DNS:$E2E_REG_PLAIN"
   san+=",DNS:api.ecr.$E2E_REGION_A.amazonaws.com,DNS:api.ecr.$E2E_REGION_B.amazonaws.com"
   san+=",DNS:sts.amazonaws.com,DNS:sts.$E2E_REGION_A.amazonaws.com,DNS:sts.$E2E_REGION_B.amazonaws.com"
+  san+=",DNS:$E2E_API_VARIANTS_A" # FIPS and dual-stack API names, comma-joined below
   san+=",IP:$E2E_IP_A,IP:$E2E_IP_B,IP:$E2E_IP_PLAIN,IP:$E2E_IP_API"
   {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -173,6 +179,7 @@ $E2E_IP_A $E2E_REG_A
 $E2E_IP_B $E2E_REG_B
 $E2E_IP_PLAIN $E2E_REG_PLAIN
 $E2E_IP_API api.ecr.$E2E_REGION_A.amazonaws.com api.ecr.$E2E_REGION_B.amazonaws.com sts.amazonaws.com sts.$E2E_REGION_A.amazonaws.com sts.$E2E_REGION_B.amazonaws.com
+$E2E_IP_API ${E2E_API_VARIANTS_A//,DNS:/ }
 EOF
   # Any name not in the hosts file fails at once instead of leaving the machine.
   printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$etc/resolv.conf"
