@@ -11,14 +11,27 @@ use std::path::PathBuf;
 /// Key/value pairs of one section. Nested `services`-style sub-keys are ignored.
 pub type Section = BTreeMap<String, String>;
 
-/// The parsed shared config and credentials files.
-#[derive(Debug, Default)]
+/// The parsed shared config and credentials files. `Debug` shows section names only: the
+/// values include secret access keys.
+#[derive(Default)]
 pub struct AwsFiles {
     /// `[profile x]` / `[default]` from config merged with `[x]` from credentials
     /// (credentials win, as in the SDKs).
     pub profiles: BTreeMap<String, Section>,
     /// `[sso-session x]` sections from config.
     pub sso_sessions: BTreeMap<String, Section>,
+}
+
+impl std::fmt::Debug for AwsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsFiles")
+            .field("profiles", &self.profiles.keys().collect::<Vec<_>>())
+            .field(
+                "sso_sessions",
+                &self.sso_sessions.keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl AwsFiles {

@@ -28,8 +28,8 @@ const FORMAT_VERSION: &str = "1.0";
 /// How often a waiter re-tries a held lock.
 const LOCK_POLL: Duration = Duration::from_millis(5);
 
-/// One cached token, as the Go helper writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One cached token, as the Go helper writes it. `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     #[serde(rename = "AuthorizationToken")]
     pub authorization_token: String,
@@ -41,6 +41,18 @@ pub struct Entry {
     pub proxy_endpoint: String,
     #[serde(rename = "Service", default = "default_service")]
     pub service: String,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("authorization_token", &"<redacted>")
+            .field("requested_at", &self.requested_at)
+            .field("expires_at", &self.expires_at)
+            .field("proxy_endpoint", &self.proxy_endpoint)
+            .field("service", &self.service)
+            .finish()
+    }
 }
 
 fn default_service() -> String {
@@ -188,6 +200,10 @@ impl Cache {
         tmp.write_all(b"\n")?;
         tmp.as_file().sync_all()?;
         tmp.persist(self.file_path()).map_err(|e| e.error)?;
+        // Make the rename durable too; best effort (only costs a refetch if lost).
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
         Ok(())
     }
 
@@ -245,7 +261,8 @@ const PRUNE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 fn prune_long_expired(registries: &mut BTreeMap<String, Value>, now: OffsetDateTime) {
     registries.retain(|_, value| match Entry::deserialize(&*value) {
-        Ok(entry) => entry.expires_at + PRUNE_AFTER > now,
+        // Subtraction: `expires_at + PRUNE_AFTER` would overflow (and panic) for year 9999.
+        Ok(entry) => now - entry.expires_at < PRUNE_AFTER,
         Err(_) => true, // not ours to judge
     });
 }
@@ -430,6 +447,26 @@ mod tests {
             fs::read(dir.path().join("cache.json.corrupt")).expect("aside"),
             b"{not json"
         );
+    }
+
+    #[test]
+    fn an_entry_expiring_in_year_9999_neither_panics_nor_is_pruned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::new(dir.path().to_path_buf());
+        let now = OffsetDateTime::now_utc();
+        let far = datetime!(9999-12-31 23:59:59 UTC);
+        cache
+            .put("far", &entry(now, far), Duration::from_secs(1))
+            .expect("put far");
+        cache
+            .put(
+                "k",
+                &entry(now, now + Duration::from_secs(60)),
+                Duration::from_secs(1),
+            )
+            .expect("put after far");
+        assert!(cache.get("far").is_some());
+        assert!(cache.get("k").is_some());
     }
 
     #[cfg(unix)]

@@ -4,6 +4,7 @@
 //! the client (so an assume-role chain runs STS once), and the whole fetch runs under one
 //! deadline because the SDK has no read timeout of its own and Docker has no helper timeout.
 
+use crate::error_chain::error_chain;
 use crate::identity::CredentialSource;
 use crate::registry::Registry;
 use aws_config::BehaviorVersion;
@@ -15,7 +16,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ecr::config::Region;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use std::fmt;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -102,20 +103,13 @@ impl FetchError {
     }
 }
 
-/// The readable part of an SDK error chain for a one-line message: `DisplayErrorContext`
-/// appends the whole `Debug` form in parentheses, which belongs in the log, not on a terminal.
+/// One bounded line of an error chain for stderr; the log gets the whole chain.
 fn concise(detail: &str) -> String {
     let line = detail.lines().next().unwrap_or(detail);
-    // The Debug tail starts at the first " (" followed by a type name, e.g. " (ProviderError(";
-    // a parenthesis like "(os error 2)" is part of the readable text.
-    let debug_tail = line.match_indices(" (").map(|(i, _)| i).find(|&i| {
-        line.ends_with(')') && line[i + 2..].starts_with(|c: char| c.is_ascii_uppercase())
-    });
-    let readable = debug_tail.map_or(line, |i| &line[..i]);
     const MAX: usize = 300;
-    match readable.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &readable[..cut]),
-        None => readable.to_string(),
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
     }
 }
 
@@ -322,7 +316,7 @@ fn token_from(
 }
 
 fn credentials_error(error: CredentialsError, profile: Option<&str>) -> FetchError {
-    let detail = DisplayErrorContext(&error).to_string();
+    let detail = error_chain(&error);
     let lower = detail.to_ascii_lowercase();
     // The SSO providers' errors name the SSO token or its cache file (`~/.aws/sso/cache/…`),
     // whether the session expired or `aws sso login` never ran.
@@ -353,7 +347,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
 {
-    let detail = DisplayErrorContext(&error).to_string();
+    let detail = error_chain(&error);
     match &error {
         SdkError::TimeoutError(_) => FetchError::Api {
             detail: format!("timed out: {detail}"),
@@ -391,22 +385,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn concise_drops_the_debug_tail_and_bounds_length() {
-        let detail = "resolving AWS credentials: failed to read `x.json`: No such file (ProviderError(ProviderError { source: x }))";
+    fn concise_keeps_one_bounded_line() {
         assert_eq!(
-            concise(detail),
-            "resolving AWS credentials: failed to read `x.json`: No such file"
-        );
-        assert_eq!(
-            concise("ServerException: injected failure"),
+            concise("ServerException: injected failure\nmore"),
             "ServerException: injected failure"
         );
-        assert!(concise(&"a".repeat(1000)).chars().count() <= 301);
         assert_eq!(
-            concise(
-                "failed to read `/h/.aws/sso/cache/x.json`: No such file (os error 2) (ProviderError(Io { kind: NotFound }))"
-            ),
+            concise("failed to read `/h/.aws/sso/cache/x.json`: No such file (os error 2)"),
             "failed to read `/h/.aws/sso/cache/x.json`: No such file (os error 2)"
         );
+        assert!(concise(&"a".repeat(1000)).chars().count() <= 301);
     }
 }

@@ -6,6 +6,7 @@
 pub mod aws_profile;
 pub mod cache;
 pub mod ecr;
+pub mod error_chain;
 pub mod export;
 pub mod helper;
 pub mod identity;

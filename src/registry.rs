@@ -94,7 +94,7 @@ pub fn parse(server_url: &str) -> Option<Registry> {
 
 /// Extracts the lower-cased host name: drops an `http(s)://` scheme, user info, port, path,
 /// query and fragment, and one trailing dot.
-fn host_of(server_url: &str) -> Option<String> {
+pub fn host_of(server_url: &str) -> Option<String> {
     let trimmed = server_url.trim();
     let rest = match trimmed.find("://") {
         Some(i) => {

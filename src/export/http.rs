@@ -6,6 +6,7 @@
 //! other 4xx (auth, validation). The caller gets the final response and decides.
 
 use super::target::TargetError;
+use crate::error_chain::error_chain;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -110,10 +111,20 @@ pub fn path_segment(value: &str) -> Result<String, TargetError> {
     Ok(percent_encode(value))
 }
 
-#[derive(Debug, Clone)]
+/// A response read whole. `Debug` shows only the body's size: a server may echo secrets.
+#[derive(Clone)]
 pub struct Response {
     pub status: StatusCode,
     pub body: String,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Response {
@@ -286,17 +297,6 @@ pub fn backoff(attempt: u32) -> Duration {
         .min(BACKOFF_MAX);
     let millis = cap.as_millis() as u64;
     Duration::from_millis(fastrand::u64(millis / 2..=millis.max(1)))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Never retry beyond the generic rules.

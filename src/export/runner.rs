@@ -60,17 +60,13 @@ pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<C
         fetch_timeout: settings.fetch_timeout,
     };
     let credential = token::obtain(&request).map_err(|e| e.to_string())?;
-    let host = match &source.registry {
-        Some(host) => host
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string(),
-        None => credential
-            .proxy_endpoint
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string(),
-    };
+    // The bare host, whatever form the config or the API gave: it becomes an `auths` key, a
+    // Kubernetes annotation and a shell variable, where a scheme, path or quote has no place.
+    let named = source
+        .registry
+        .as_deref()
+        .unwrap_or(&credential.proxy_endpoint);
+    let host = registry::host_of(named).unwrap_or_default();
     if host.is_empty() {
         return Err("the ECR API returned no proxyEndpoint; set `registry` on the source".into());
     }

@@ -94,6 +94,20 @@ pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Con
     parse(&text, path, selected, home)
 }
 
+/// Where and why the TOML is invalid, without the quoted source line that `toml`'s `Display`
+/// shows: on a syntax error that line may hold a pasted API key.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let reason = one_line(e.message());
+    match e.span().and_then(|span| text.get(..span.start)) {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("invalid TOML at line {line}, column {column}: {reason}")
+        }
+        None => format!("invalid TOML: {reason}"),
+    }
+}
+
 /// Validates config text (`path` is only used in messages and to resolve relative key files).
 pub fn parse(
     text: &str,
@@ -105,7 +119,7 @@ pub fn parse(
     let cx = Cx { file: &file, home };
     let table: Table = text
         .parse::<Table>()
-        .map_err(|e| cx.err("-", format!("invalid TOML: {}", one_line(&e.to_string()))))?;
+        .map_err(|e| cx.err("-", toml_error(text, &e)))?;
     for key in table.keys() {
         if !matches!(key.as_str(), "defaults" | "source" | "target") {
             return Err(cx.err(
@@ -322,6 +336,18 @@ mod tests {
         assert_eq!(cfg.targets.len(), 1);
         assert_eq!(cfg.targets[0].source, "default");
         assert_eq!(cfg.defaults.retries, DEFAULT_RETRIES);
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_place_but_never_quotes_the_line() {
+        // An API key pasted without quotes is a TOML syntax error; the message must not echo it.
+        let text = format!("{SOURCE}[[target]]\nname = \"r\"\napi_key = rpa_SECRETKEY123\n");
+        let e = parse_str(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("invalid TOML at line 5"), "{e}");
+        assert!(!e.contains("SECRETKEY123"), "{e}");
     }
 
     #[test]
