@@ -79,12 +79,16 @@ impl Entry {
         }
         let half_life = (self.expires_at - self.requested_at) / 2;
         let refresh_at = self.expires_at - half_life;
-        let lasts = self.expires_at - now >= min_remaining;
-        if now < refresh_at && lasts {
+        if now < refresh_at && self.lasts(now, min_remaining) {
             Freshness::Fresh
         } else {
             Freshness::Stale
         }
+    }
+
+    /// Unexpired and valid for at least `min_remaining` more.
+    pub fn lasts(&self, now: OffsetDateTime, min_remaining: Duration) -> bool {
+        now < self.expires_at && self.expires_at - now >= min_remaining
     }
 }
 
@@ -325,6 +329,18 @@ mod tests {
         }
     }
 
+    /// Stores an entry for `key` that expires in a minute.
+    fn put_short_lived(cache: &Cache, key: &str) {
+        let now = OffsetDateTime::now_utc();
+        cache
+            .put(
+                key,
+                &entry(now, now + Duration::from_secs(60)),
+                Duration::from_secs(1),
+            )
+            .expect("put");
+    }
+
     #[test]
     fn freshness_boundaries() {
         let start = datetime!(2026-01-01 00:00 UTC);
@@ -434,14 +450,7 @@ mod tests {
         fs::write(dir.path().join(CACHE_FILE), b"{not json").expect("write");
         let cache = Cache::new(dir.path().to_path_buf());
         assert!(cache.get("k").is_none());
-        let now = OffsetDateTime::now_utc();
-        cache
-            .put(
-                "k",
-                &entry(now, now + Duration::from_secs(60)),
-                Duration::from_secs(1),
-            )
-            .expect("put");
+        put_short_lived(&cache, "k");
         assert!(cache.get("k").is_some());
         assert_eq!(
             fs::read(dir.path().join("cache.json.corrupt")).expect("aside"),
@@ -458,13 +467,7 @@ mod tests {
         cache
             .put("far", &entry(now, far), Duration::from_secs(1))
             .expect("put far");
-        cache
-            .put(
-                "k",
-                &entry(now, now + Duration::from_secs(60)),
-                Duration::from_secs(1),
-            )
-            .expect("put after far");
+        put_short_lived(&cache, "k");
         assert!(cache.get("far").is_some());
         assert!(cache.get("k").is_some());
     }
@@ -475,14 +478,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::new(dir.path().join("ecr"));
-        let now = OffsetDateTime::now_utc();
-        cache
-            .put(
-                "k",
-                &entry(now, now + Duration::from_secs(60)),
-                Duration::from_secs(1),
-            )
-            .expect("put");
+        put_short_lived(&cache, "k");
         let mode = |p: PathBuf| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode(dir.path().join("ecr")), 0o700);
         assert_eq!(mode(cache.file_path()), 0o600);

@@ -90,10 +90,6 @@ fn is_unexpired(entry: &Entry) -> bool {
     entry.freshness(OffsetDateTime::now_utc(), Duration::ZERO) != Freshness::Expired
 }
 
-fn lasts_long_enough(entry: &Entry, request: &TokenRequest) -> bool {
-    is_unexpired(entry) && entry.expires_at - OffsetDateTime::now_utc() >= request.min_remaining
-}
-
 /// An entry whose token does not decode is treated as missing (and refetched), never served.
 fn is_usable(entry: &Entry) -> bool {
     split_token(&entry.authorization_token).is_ok()
@@ -121,10 +117,9 @@ fn refresh(
                 tracing::debug!("another process refreshed the token");
                 return credential_from_entry(entry, Origin::Cache);
             }
-            if let Some(entry) = cached
-                .as_ref()
-                .filter(|e| guard.waited && lasts_long_enough(e, request))
-            {
+            if let Some(entry) = cached.as_ref().filter(|e| {
+                guard.waited && e.lasts(OffsetDateTime::now_utc(), request.min_remaining)
+            }) {
                 // The holder just tried and did not refresh it: don't make this caller wait
                 // for a second attempt while a token that lasts long enough is at hand. (A
                 // holder needing less time left — `get` vs `export` — may have skipped the
