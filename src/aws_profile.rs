@@ -1,187 +1,178 @@
-//! A small reader for `~/.aws/config` and `~/.aws/credentials`, enough to tell which profile
-//! is selected and what defines it.
+//! The shared AWS config and credentials files, read by aws-config's own profile loader.
 //!
 //! The cached `get` must not build an SDK client (that costs milliseconds and memory), yet the
-//! cache key has to know *who* is asking. The profile sections answer that without network.
-//! Fetching still goes through `aws-config`, which is the authority on credentials.
+//! cache key has to know *who* is asking, and it must name the same principal the SDK will
+//! then use. A parser of our own would disagree with the SDK's on the corners (repeated
+//! sections, `[profile default]` beside `[default]`, `AWS_CONFIG_FILE=""`, continuation lines),
+//! so this module only wraps `aws_config::profile::load`: one parser, the SDK's. Loading does
+//! no network I/O; it reads the two files with blocking `std::fs` calls.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use aws_config::profile::{Profile, ProfileSet};
+use aws_types::os_shim_internal::{Env, Fs};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
-/// Key/value pairs of one section. Nested `services`-style sub-keys are ignored.
-pub type Section = BTreeMap<String, String>;
-
-/// The parsed shared config and credentials files. `Debug` shows section names only: the
-/// values include secret access keys.
-#[derive(Default)]
+/// The profiles as the SDK sees them. `Debug` shows profile names only: the values include
+/// secret access keys.
 pub struct AwsFiles {
-    /// `[profile x]` / `[default]` from config merged with `[x]` from credentials
-    /// (credentials win, as in the SDKs).
-    pub profiles: BTreeMap<String, Section>,
-    /// `[sso-session x]` sections from config.
-    pub sso_sessions: BTreeMap<String, Section>,
+    set: ProfileSet,
+    /// Why the files could not be loaded or parsed; the fetch will report it again.
+    pub error: Option<String>,
 }
 
 impl std::fmt::Debug for AwsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsFiles")
-            .field("profiles", &self.profiles.keys().collect::<Vec<_>>())
-            .field(
-                "sso_sessions",
-                &self.sso_sessions.keys().collect::<Vec<_>>(),
-            )
+            .field("profiles", &self.set.profiles().collect::<Vec<_>>())
+            .field("selected", &self.set.selected_profile())
+            .field("error", &self.error)
             .finish()
     }
 }
 
 impl AwsFiles {
-    /// Reads both files from their usual places (`AWS_CONFIG_FILE`,
-    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/`). Missing files are empty.
-    pub fn load(home: Option<&std::path::Path>) -> AwsFiles {
-        let path = |var: &str, file: &str| -> Option<PathBuf> {
-            match std::env::var_os(var) {
-                Some(p) if !p.is_empty() => {
-                    Some(crate::settings::expand_tilde(&PathBuf::from(p), home))
-                }
-                _ => home.map(|h| h.join(".aws").join(file)),
-            }
-        };
-        let mut files = AwsFiles::default();
-        if let Some(text) =
-            path("AWS_CONFIG_FILE", "config").and_then(|p| std::fs::read_to_string(p).ok())
-        {
-            files.add_config(&text);
-        }
-        if let Some(text) = path("AWS_SHARED_CREDENTIALS_FILE", "credentials")
-            .and_then(|p| std::fs::read_to_string(p).ok())
-        {
-            files.add_credentials(&text);
-        }
-        files
+    /// Reads both files the way the SDK will (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`,
+    /// else `$HOME/.aws/`; `HOME` as the SDK reads it).
+    pub fn load() -> AwsFiles {
+        AwsFiles::load_with(&Fs::real(), &Env::real())
     }
 
-    /// Adds the sections of a config file (`[default]`, `[profile x]`, `[sso-session x]`).
-    pub fn add_config(&mut self, text: &str) {
-        for (header, section) in parse_ini(text) {
-            let header = header.trim();
-            if header == "default" {
-                merge(
-                    self.profiles.entry("default".into()).or_default(),
-                    section,
-                    false,
-                );
-            } else if let Some(name) = header.strip_prefix("profile ") {
-                merge(
-                    self.profiles.entry(name.trim().into()).or_default(),
-                    section,
-                    false,
-                );
-            } else if let Some(name) = header.strip_prefix("sso-session ") {
-                merge(
-                    self.sso_sessions.entry(name.trim().into()).or_default(),
-                    section,
-                    false,
-                );
-            }
+    /// [`AwsFiles::load`] over a given file system and environment (tests).
+    pub fn load_with(fs: &Fs, env: &Env) -> AwsFiles {
+        #[allow(deprecated)] // the alias saves a direct dependency on aws-runtime
+        let files = aws_config::profile::profile_file::ProfileFiles::default();
+        match poll_ready(aws_config::profile::load(fs, env, &files, None)) {
+            Some(Ok(set)) => AwsFiles { set, error: None },
+            Some(Err(e)) => AwsFiles {
+                set: ProfileSet::default(),
+                error: Some(crate::error_chain::error_chain(&e)),
+            },
+            None => AwsFiles {
+                set: ProfileSet::default(),
+                error: Some("the profile loader did not complete".into()),
+            },
         }
     }
 
-    /// Adds the sections of a credentials file (`[x]`); its keys override the config file's.
-    pub fn add_credentials(&mut self, text: &str) {
-        for (header, section) in parse_ini(text) {
-            merge(
-                self.profiles.entry(header.trim().into()).or_default(),
-                section,
-                true,
-            );
-        }
+    /// The profile the SDK's default chain will use: `AWS_PROFILE`, else `default`.
+    pub fn selected(&self) -> &str {
+        self.set.selected_profile()
     }
 
-    pub fn profile(&self, name: &str) -> Option<&Section> {
-        self.profiles.get(name)
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.set.get_profile(name)
+    }
+
+    /// A property of an `[sso-session NAME]` section.
+    pub fn sso_session_value(&self, session: &str, key: &str) -> Option<&str> {
+        self.set.sso_session(session).and_then(|s| s.get(key))
     }
 }
 
-fn merge(into: &mut Section, from: Section, overwrite: bool) {
-    for (k, v) in from {
-        if overwrite || !into.contains_key(&k) {
-            into.insert(k, v);
-        }
+/// Drives a future that never waits (the loader's file reads are blocking `std::fs` calls)
+/// without building an async runtime on the cached path. `None` if it ever does wait.
+fn poll_ready<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
     }
-}
-
-/// Splits INI text into `(header, section)` pairs. Comments start with `#` or `;`; indented
-/// lines continue a sub-section (e.g. `s3 =` followed by nested keys) and are skipped.
-fn parse_ini(text: &str) -> Vec<(String, Section)> {
-    let mut out: Vec<(String, Section)> = Vec::new();
-    for raw in text.lines() {
-        let line = raw.trim_end();
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let header = rest.split(']').next().unwrap_or("").to_string();
-            out.push((header, Section::new()));
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            continue; // nested sub-key
-        }
-        let Some((key, value)) = trimmed.split_once('=') else {
-            continue;
-        };
-        if let Some((_, section)) = out.last_mut() {
-            let value = strip_inline_comment(value.trim());
-            section.insert(key.trim().to_ascii_lowercase(), value.to_string());
-        }
-    }
-    out
-}
-
-/// `value # comment` → `value` (a `#` or `;` preceded by whitespace starts a comment).
-fn strip_inline_comment(value: &str) -> &str {
-    let bytes = value.as_bytes();
-    for i in 1..bytes.len() {
-        if (bytes[i] == b'#' || bytes[i] == b';') && bytes[i - 1].is_ascii_whitespace() {
-            return value[..i].trim_end();
-        }
-    }
-    value
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// Profiles from in-memory files at the default paths under `HOME=/h`.
+    pub(crate) fn files_with_env(
+        config: &str,
+        credentials: &str,
+        env: &[(&str, &str)],
+    ) -> AwsFiles {
+        let fs = Fs::from_map(HashMap::from([
+            ("/h/.aws/config".to_string(), config.to_string()),
+            ("/h/.aws/credentials".to_string(), credentials.to_string()),
+        ]));
+        let mut vars = vec![("HOME", "/h")];
+        vars.extend_from_slice(env);
+        AwsFiles::load_with(&fs, &Env::from_slice(&vars))
+    }
+
+    pub(crate) fn files(config: &str, credentials: &str) -> AwsFiles {
+        files_with_env(config, credentials, &[])
+    }
 
     #[test]
     fn reads_profiles_sessions_and_credentials() {
-        let mut files = AwsFiles::default();
-        files.add_config(
-            "[default]\nregion = us-east-1\n\n[profile dev]\nrole_arn = arn:aws:iam::1:role/x # note\n\
+        let f = files(
+            "[default]\nregion = us-east-1\n\n[profile dev]\nrole_arn = arn:aws:iam::1:role/x\n\
              source_profile = default\ns3 =\n  max_concurrent_requests = 2\n\
              [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n; comment\n",
-        );
-        files.add_credentials(
             "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s\n",
         );
-        let default = files.profile("default").expect("default profile");
-        assert_eq!(default.get("region").map(String::as_str), Some("us-east-1"));
+        let default = f.profile("default").expect("default profile");
+        assert_eq!(default.get("region"), Some("us-east-1"));
+        assert_eq!(default.get("aws_access_key_id"), Some("AKIDEXAMPLE"));
+        let dev = f.profile("dev").expect("dev profile");
+        assert_eq!(dev.get("role_arn"), Some("arn:aws:iam::1:role/x"));
         assert_eq!(
-            default.get("aws_access_key_id").map(String::as_str),
-            Some("AKIDEXAMPLE")
-        );
-        let dev = files.profile("dev").expect("dev profile");
-        assert_eq!(
-            dev.get("role_arn").map(String::as_str),
-            Some("arn:aws:iam::1:role/x")
-        );
-        assert!(!dev.contains_key("max_concurrent_requests"));
-        assert_eq!(
-            files.sso_sessions["corp"]
-                .get("sso_start_url")
-                .map(String::as_str),
+            f.sso_session_value("corp", "sso_start_url"),
             Some("https://corp.awsapps.com/start")
+        );
+        assert_eq!(f.selected(), "default");
+        assert!(f.error.is_none());
+    }
+
+    /// The corners where a hand-written reader disagreed with the SDK.
+    #[test]
+    fn follows_the_sdk_on_the_corners() {
+        // A repeated section: the SDK merges them, the later value winning.
+        let f = files(
+            "[profile p]\nrole_arn = arn:first\n[profile p]\nrole_arn = arn:second\n",
+            "",
+        );
+        assert_eq!(
+            f.profile("p").and_then(|p| p.get("role_arn")),
+            Some("arn:second")
+        );
+        // `[profile default]` wins over `[default]` in the config file.
+        let f = files(
+            "[default]\nrole_arn = arn:plain\n[profile default]\nrole_arn = arn:prefixed\n",
+            "",
+        );
+        assert_eq!(
+            f.profile("default").and_then(|p| p.get("role_arn")),
+            Some("arn:prefixed")
+        );
+        // `AWS_CONFIG_FILE=""` names no file: ~/.aws/config is not read.
+        let f = files_with_env(
+            "[profile p]\nrole_arn = arn:x\n",
+            "",
+            &[("AWS_CONFIG_FILE", "")],
+        );
+        assert!(f.profile("p").is_none(), "{f:?}");
+        // An indented line continues the previous value.
+        let f = files("[profile p]\nrole_arn = arn:aws:iam::1:\n  role/long\n", "");
+        let role = f.profile("p").and_then(|p| p.get("role_arn"));
+        assert!(role.is_some_and(|r| r.contains("role/long")), "{role:?}");
+        // AWS_PROFILE selects the profile.
+        let f = files_with_env("", "", &[("AWS_PROFILE", "dev")]);
+        assert_eq!(f.selected(), "dev");
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let f = files(
+            "",
+            "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = SECRET\n",
+        );
+        let text = format!("{f:?}");
+        assert!(
+            !text.contains("AKIDEXAMPLE") && !text.contains("SECRET"),
+            "{text}"
         );
     }
 }

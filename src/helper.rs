@@ -107,7 +107,7 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
         tracing::debug!("not an ECR registry; answering not-found");
         return Outcome::fail(ProtocolError::NotFound);
     };
-    let files = AwsFiles::load(settings.home.as_deref());
+    let files = AwsFiles::load();
     let source = CredentialSource::default();
     let identity = identity::current(&files, &source);
     let cache = cache_of(settings);
@@ -149,7 +149,7 @@ fn list(settings: &Settings) -> Outcome {
     let Some(cache) = cache_of(settings) else {
         return Outcome::ok(protocol::encode_list(&BTreeMap::new()));
     };
-    let files = AwsFiles::load(settings.home.as_deref());
+    let files = AwsFiles::load();
     let identity = identity::current(&files, &CredentialSource::default());
     let now = OffsetDateTime::now_utc();
     let registries: BTreeMap<String, String> = cache

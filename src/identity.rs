@@ -15,7 +15,8 @@
 //!
 //! Only a hash is stored; key ids never appear in clear in the cache or the log.
 
-use crate::aws_profile::{AwsFiles, Section};
+use crate::aws_profile::AwsFiles;
+use aws_config::profile::Profile;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -41,9 +42,13 @@ pub struct Identity {
 /// Derives the identity of the current process environment plus `source`, following the
 /// resolution order of aws-config's default chain (and, inside a profile, of its profile
 /// provider), so that the key names the principal whose token the SDK would fetch.
+/// The profile is `source.profile`, else the one the SDK selects (`AWS_PROFILE`, else
+/// `default`).
 pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
+    let selected = source.profile.as_deref().unwrap_or(files.selected());
+    let profile_name =
+        (source.profile.is_some() || env("AWS_PROFILE").is_some()).then(|| selected.to_string());
     let env_secret = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"));
 
     let base = match (env("AWS_ACCESS_KEY_ID"), env_secret, &source.profile) {
@@ -53,7 +58,7 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
             Base::AccessKey(key_id, "access key from the environment".into())
         }
         _ => {
-            let name = profile_name.as_deref().unwrap_or("default");
+            let name = selected;
             match describe_profile(files, name) {
                 Some(Definition::AccessKey(id)) => {
                     Base::AccessKey(id, format!("profile {name} (static keys)"))
@@ -111,12 +116,36 @@ fn non_profile_base(env: &dyn Fn(&str) -> Option<String>) -> Base {
             .map(|t| go_checksum(&t))
             .unwrap_or_default();
         return Base::Defined(
-            format!("container:{uri}|{token_file}|{token}"),
+            format!(
+                "container:{uri}|{token_file}|{token}|machine:{}",
+                machine_id()
+            ),
             "container credentials".into(),
         );
     }
     let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default();
-    Base::Defined(format!("instance:{endpoint}"), "instance role".into())
+    Base::Defined(
+        format!("instance:{endpoint}|machine:{}", machine_id()),
+        "instance role".into(),
+    )
+}
+
+/// Which machine this is. Instance-metadata and container-credential endpoints are the same
+/// link-local addresses everywhere, so without it two machines sharing a home directory (NFS,
+/// a CI volume) would serve each other their instance roles' tokens. `/etc/machine-id` (systemd,
+/// dbus), else the kernel's host name (containers often lack a machine id; their host name is
+/// the container's).
+fn machine_id() -> String {
+    [
+        "/etc/machine-id",
+        "/var/lib/dbus/machine-id",
+        "/proc/sys/kernel/hostname",
+    ]
+    .iter()
+    .filter_map(|path| std::fs::read_to_string(path).ok())
+    .map(|text| text.trim().to_string())
+    .find(|id| !id.is_empty())
+    .unwrap_or_default()
 }
 
 enum Base {
@@ -155,7 +184,7 @@ fn describe_profile(files: &AwsFiles, root: &str) -> Option<Definition> {
         if let Some(id) = static_key(profile).filter(|_| visited.len() > 1) {
             break Some(format!("key:{}", go_checksum(&id)));
         }
-        let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let get = |k: &str| profile.get(k).filter(|v| !v.is_empty());
         let role = get("role_arn").filter(|_| get("web_identity_token_file").is_none());
         let Some(role) = role else {
             break base_definition(files, profile)
@@ -187,8 +216,8 @@ fn static_key_of(files: &AwsFiles, name: &str) -> Option<String> {
 }
 
 /// The credentials a profile defines by itself, in aws-config's `base_provider` order.
-fn base_definition(files: &AwsFiles, profile: &Section) -> Option<String> {
-    let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
+fn base_definition(files: &AwsFiles, profile: &Profile) -> Option<String> {
+    let get = |k: &str| profile.get(k).filter(|v| !v.is_empty());
     if let Some(source) = get("credential_source") {
         return Some(format!("credential_source={source}"));
     }
@@ -199,9 +228,7 @@ fn base_definition(files: &AwsFiles, profile: &Section) -> Option<String> {
         ));
     }
     let sso_start = get("sso_session")
-        .and_then(|session| files.sso_sessions.get(session))
-        .and_then(|s| s.get("sso_start_url"))
-        .map(String::as_str)
+        .and_then(|session| files.sso_session_value(session, "sso_start_url"))
         .or_else(|| get("sso_start_url"));
     if get("sso_session").is_some() || sso_start.is_some() {
         return Some(format!(
@@ -220,12 +247,12 @@ fn base_definition(files: &AwsFiles, profile: &Section) -> Option<String> {
     static_key(profile).map(|id| format!("key:{}", go_checksum(&id)))
 }
 
-fn static_key(section: &Section) -> Option<String> {
-    let id = section.get("aws_access_key_id").filter(|v| !v.is_empty())?;
-    section
+fn static_key(profile: &Profile) -> Option<String> {
+    let id = profile.get("aws_access_key_id").filter(|v| !v.is_empty())?;
+    profile
         .get("aws_secret_access_key")
         .filter(|v| !v.is_empty())?;
-    Some(id.clone())
+    Some(id.to_string())
 }
 
 /// The Go helper's `checksum`: base64(sha256(text)). Used as-is for static key ids so the two
@@ -243,12 +270,7 @@ fn hash_definition(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn files(config: &str, credentials: &str) -> AwsFiles {
-        let mut f = AwsFiles::default();
-        f.add_config(config);
-        f.add_credentials(credentials);
-        f
-    }
+    use crate::aws_profile::tests::files;
 
     fn with_profile(name: &str) -> CredentialSource {
         CredentialSource {
@@ -428,5 +450,57 @@ mod tests {
             },
         );
         assert_ne!(plain.key, assumed.key);
+    }
+
+    /// The key names the role the SDK will assume: a repeated section's later value, and
+    /// `[profile default]` over `[default]`.
+    #[test]
+    fn keys_follow_the_sdks_reading_of_the_files() {
+        let creds = "[base]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n";
+        let only = |role: &str| {
+            current(
+                &files(
+                    &format!("[profile dev]\nrole_arn = {role}\nsource_profile = base\n"),
+                    creds,
+                ),
+                &with_profile("dev"),
+            )
+            .key
+        };
+        let repeated = files(
+            "[profile dev]\nrole_arn = arn:first\nsource_profile = base\n\
+             [profile dev]\nrole_arn = arn:second\n",
+            creds,
+        );
+        assert_eq!(
+            current(&repeated, &with_profile("dev")).key,
+            only("arn:second")
+        );
+        let both_defaults = files(
+            "[default]\nrole_arn = arn:plain\nsource_profile = base\n\
+             [profile default]\nrole_arn = arn:prefixed\nsource_profile = base\n",
+            creds,
+        );
+        let prefixed_only = files(
+            "[profile default]\nrole_arn = arn:prefixed\nsource_profile = base\n",
+            creds,
+        );
+        assert_eq!(
+            current(&both_defaults, &CredentialSource::default()).key,
+            current(&prefixed_only, &CredentialSource::default()).key
+        );
+    }
+
+    #[test]
+    fn instance_role_keys_name_the_machine() {
+        let Base::Defined(text, _) = non_profile_base(&|_| None) else {
+            panic!("the instance role is a definition");
+        };
+        let id = machine_id();
+        assert!(
+            !id.is_empty(),
+            "this machine has a machine id or a host name"
+        );
+        assert!(text.ends_with(&format!("|machine:{id}")), "{text}");
     }
 }

@@ -207,7 +207,7 @@ fn print_credentials(
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
-    let files = crate::aws_profile::AwsFiles::load(settings.home.as_deref());
+    let files = crate::aws_profile::AwsFiles::load();
     match runner::fetch(settings, &files, &source) {
         Ok(cred) => {
             let mut stdout = std::io::stdout().lock();

@@ -158,7 +158,7 @@ fn target_deadline(config: &Config, t: &TargetConfig) -> Duration {
 /// Runs the selected targets; one row per target, in config order.
 pub fn run(config: &Config, settings: &Settings, dry_run: bool) -> Vec<Row> {
     // 1. Tokens, one per used source, sequentially and before any runtime.
-    let files = AwsFiles::load(settings.home.as_deref());
+    let files = AwsFiles::load();
     let mut creds: HashMap<String, Result<Arc<Cred>, String>> = HashMap::new();
     for source in &config.sources {
         if config.targets.iter().any(|t| t.source == source.name) {
