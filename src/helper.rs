@@ -129,18 +129,11 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
             stdout: format!("{}\n", protocol::NOT_FOUND),
             stderr: Some(format!(
                 "{NAME}: {}: {error}\n",
-                host_for_message(&registry)
+                registry::given_host(&server_url).unwrap_or_default()
             )),
             code: 1,
         },
     }
-}
-
-fn host_for_message(registry: &registry::Registry) -> String {
-    registry
-        .proxy_endpoint()
-        .map(|e| e.trim_start_matches("https://").to_string())
-        .unwrap_or_default()
 }
 
 /// Unexpired cached registries of the current identity. Reads the cache only: `list` is

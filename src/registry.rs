@@ -92,14 +92,24 @@ pub fn parse(server_url: &str) -> Option<Registry> {
     match_private(&host).map(Registry::Private)
 }
 
-/// Extracts the lower-cased host name: drops an `http(s)://` scheme, user info, port, path,
-/// query and fragment, and one trailing dot.
+/// Extracts the lower-cased host name: drops an `http(s)://` scheme, port, path, query and
+/// fragment, and one trailing dot.
 pub fn host_of(server_url: &str) -> Option<String> {
+    given_host(server_url).map(|host| host.to_ascii_lowercase())
+}
+
+/// The host as the client wrote it (case and all), for messages: a user who typed a `dkr.ecr`
+/// host must see that host, not the API's spelling of it.
+///
+/// An authority with user info (`@`) or a backslash is refused outright: `https://evil\@<ecr
+/// host>` is `evil` to some URL parsers and the ECR host to others, and no client sends
+/// credentials in a registry URL.
+pub fn given_host(server_url: &str) -> Option<&str> {
     let trimmed = server_url.trim();
     let rest = match trimmed.find("://") {
         Some(i) => {
-            let scheme = trimmed[..i].to_ascii_lowercase();
-            if scheme != "https" && scheme != "http" {
+            let scheme = &trimmed[..i];
+            if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
                 return None;
             }
             &trimmed[i + 3..]
@@ -107,20 +117,16 @@ pub fn host_of(server_url: &str) -> Option<String> {
         None => trimmed.strip_prefix("//").unwrap_or(trimmed),
     };
     let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    if host_port.starts_with('[') {
-        return None; // an IPv6 literal is never an ECR host
+    if authority.contains(['@', '\\']) || authority.starts_with('[') {
+        return None; // user info, a backslash, or an IPv6 literal: never an ECR host
     }
-    let host = match host_port.rsplit_once(':') {
+    let host = match authority.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         Some(_) => return None,
-        None => host_port,
+        None => authority,
     };
     let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || !host.is_ascii() {
-        return None;
-    }
-    Some(host.to_ascii_lowercase())
+    (!host.is_empty() && host.is_ascii()).then_some(host)
 }
 
 impl Registry {
@@ -350,6 +356,11 @@ mod tests {
             "public.ecr.aws.evil.example",
             "notpublic.ecr.aws",
             "user:pass@evil.example",
+            "https://evil\\@123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "https://evil@123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "evil\\@123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/",
+            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com\\@evil.example",
+            "user:pass@123456789012.dkr.ecr.us-east-1.amazonaws.com",
         ] {
             assert_eq!(parse(input), None, "{input:?} must not be an ECR registry");
         }
@@ -367,5 +378,14 @@ mod tests {
             let registry = parse(host).unwrap_or_else(|| panic!("{host}"));
             assert_eq!(registry.proxy_endpoint(), Some(format!("https://{host}")));
         }
+    }
+
+    #[test]
+    fn given_host_keeps_the_spelling() {
+        assert_eq!(
+            given_host("https://123456789012.DKR.ecr.us-west-2.on.aws/v2/x"),
+            Some("123456789012.DKR.ecr.us-west-2.on.aws")
+        );
+        assert_eq!(given_host("https://a\\@b"), None);
     }
 }

@@ -161,3 +161,35 @@ fn list_without_cache_is_empty_and_never_fails() {
         ("{}\n", Some(0))
     );
 }
+
+/// A diagnostic names the host as the client sent it; a `dkr.ecr` host is not respelled as the
+/// API's `dkr-ecr`.
+#[test]
+fn diagnostics_name_the_host_as_given() {
+    let mut world = World::bare();
+    world.set("AWS_EC2_METADATA_DISABLED", "true");
+    let host = "123456789012.dkr.ecr.us-west-2.on.aws";
+    let output = world.get(&format!("https://{host}/v2/"));
+    assert_not_found(&output);
+    assert!(
+        stderr(&output).starts_with(&format!("docker-credential-ecr-login: {host}: ")),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// User info or a backslash in the authority is not ECR, whatever follows it: silently not
+/// found, no credentials looked up, nothing on stderr.
+#[test]
+fn authorities_with_user_info_or_backslash_are_not_ecr() {
+    let mut world = World::bare();
+    world.set("AWS_EC2_METADATA_DISABLED", "true");
+    for url in [
+        "https://evil\\@123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/",
+        "https://evil@123456789012.dkr.ecr.us-east-1.amazonaws.com",
+    ] {
+        let output = world.get(url);
+        assert_not_found(&output);
+        assert_eq!(stderr(&output), "", "{url}");
+    }
+}
