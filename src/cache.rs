@@ -10,6 +10,15 @@
 //! (see [`Cache::lock_key`]). Locks are `flock`s on sidecar files, never on `cache.json` itself.
 //!
 //! The cache is best effort: an unreadable or unwritable directory degrades to "no cache".
+//!
+//! Trust: an existing directory that another user owns, or that group or others may write,
+//! could hold planted entries (a token for someone else's registry) or symlinks, so it is not
+//! used at all ([`Cache::open`]). Files in it are opened without following symlinks.
+//!
+//! A file this tool cannot use is destroyed only when nothing could be lost: another `Version`
+//! (a newer tool's format) or a torn JSON write that may still be in progress (the Go helper
+//! writes in place) is left alone and this fetch is simply not cached; only a file that is not
+//! JSON at all, or a torn one nobody has touched for a minute, is moved aside.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +36,9 @@ pub const CACHE_FILE: &str = "cache.json";
 const FORMAT_VERSION: &str = "1.0";
 /// How often a waiter re-tries a held lock.
 const LOCK_POLL: Duration = Duration::from_millis(5);
+/// A torn `cache.json` younger than this may be a write in progress (the Go helper truncates
+/// and rewrites in place); older, nobody is finishing it.
+const TORN_WRITE_GRACE: Duration = Duration::from_secs(60);
 
 /// One cached token, as the Go helper writes it. `Debug` leaves the token out.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,9 +126,70 @@ pub struct LockGuard {
     pub waited: bool,
 }
 
+/// Why a cache directory is not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted {
+    pub dir: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not using the token cache: {} {}",
+            self.dir.display(),
+            self.reason
+        )
+    }
+}
+
+/// Whether a cache (or log) directory may be used: absent (it will be created 0700), or a
+/// directory of this user that nobody else may write. One `stat`, on the cached path too.
+pub fn check_trusted(dir: &Path) -> Result<(), Untrusted> {
+    let untrusted = |reason: String| Untrusted {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(untrusted(format!("cannot be inspected: {e}"))),
+    };
+    if !meta.is_dir() {
+        return Err(untrusted("is not a directory".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(untrusted(format!(
+                "is owned by uid {}, not by this user (uid {me})",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(untrusted(format!(
+                "is writable by group or others (mode {:o}); run `chmod 700` on it",
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Cache {
+    /// A cache in `dir`, which need not exist yet. Touches nothing on disk.
     pub fn new(dir: PathBuf) -> Cache {
         Cache { dir }
+    }
+
+    /// A cache in `dir` if [`check_trusted`] allows it.
+    pub fn open(dir: PathBuf) -> Result<Cache, Untrusted> {
+        check_trusted(&dir)?;
+        Ok(Cache { dir })
     }
 
     pub fn file_path(&self) -> PathBuf {
@@ -133,7 +206,7 @@ impl Cache {
             #[serde(rename = "Version", borrow)]
             version: Cow<'a, str>,
         }
-        let bytes = fs::read(self.file_path()).ok()?;
+        let bytes = read_no_follow(&self.file_path()).ok()?;
         let file: Lookup = serde_json::from_slice(&bytes).ok()?;
         if file.version != FORMAT_VERSION {
             return None;
@@ -155,22 +228,34 @@ impl Cache {
 
     /// The file as it is, `None` when it is missing, unreadable, corrupt or of another version.
     fn read(&self) -> Option<CacheFile> {
-        let bytes = fs::read(self.file_path()).ok()?;
+        let bytes = read_no_follow(&self.file_path()).ok()?;
         let file: CacheFile = serde_json::from_slice(&bytes).ok()?;
         (file.version == FORMAT_VERSION).then_some(file)
     }
 
     /// Stores `entry` under `key`, keeping every other entry. Errors are returned for the log;
-    /// callers treat them as "no cache".
+    /// callers treat them as "no cache". A file that must not be overwritten is an error too:
+    /// the token is then served from the fetch, uncached.
     pub fn put(&self, key: &str, entry: &Entry, wait: Duration) -> std::io::Result<()> {
         self.ensure_dir()?;
         let _guard = self.lock_path(&self.dir.join(format!("{CACHE_FILE}.lock")), wait)?;
-        let mut file = match fs::read(self.file_path()) {
+        let mut file = match read_no_follow(&self.file_path()) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty_file(),
             Err(e) => return Err(e),
-            Ok(bytes) => match serde_json::from_slice::<CacheFile>(&bytes) {
-                Ok(file) if file.version == FORMAT_VERSION => file,
-                _ => {
+            Ok(bytes) => match classify(&bytes) {
+                Contents::Ours(file) => file,
+                Contents::OtherVersion(version) => {
+                    return Err(keep_file(format!(
+                        "it has format version {version:?}, not {FORMAT_VERSION:?} (written by another tool)"
+                    )));
+                }
+                Contents::Torn if self.recently_modified() => {
+                    return Err(keep_file(
+                        "it is incomplete JSON, perhaps being written by another tool right now"
+                            .into(),
+                    ));
+                }
+                Contents::Torn | Contents::NotJson => {
                     self.move_aside_corrupt();
                     empty_file()
                 }
@@ -182,16 +267,24 @@ impl Cache {
         self.write_atomically(&file)
     }
 
+    fn recently_modified(&self) -> bool {
+        fs::symlink_metadata(self.file_path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < TORN_WRITE_GRACE)
+    }
+
     /// Renames an unreadable cache to `cache.json.corrupt` (one generation kept) so a person can
     /// look at it, instead of deleting it as the Go helper does.
     fn move_aside_corrupt(&self) {
         let aside = self.dir.join(format!("{CACHE_FILE}.corrupt"));
         match fs::rename(self.file_path(), &aside) {
             Ok(()) => {
-                tracing::warn!(path = %aside.display(), "cache file was unreadable; moved aside and rebuilt")
+                tracing::warn!(path = %aside.display(), "cache file was not JSON; moved aside and rebuilt")
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cache file was unreadable and could not be moved aside")
+                tracing::warn!(error = %e, "cache file was not JSON and could not be moved aside")
             }
         }
     }
@@ -278,9 +371,64 @@ fn empty_file() -> CacheFile {
     }
 }
 
+/// What `cache.json` holds, as far as deciding whether it may be rewritten.
+enum Contents {
+    Ours(CacheFile),
+    /// Valid JSON with another `Version`, or a shape we do not know: someone else's to keep.
+    OtherVersion(String),
+    /// Starts like JSON (or is empty) but does not parse: a write cut short or in progress.
+    Torn,
+    NotJson,
+}
+
+fn classify(bytes: &[u8]) -> Contents {
+    if let Ok(file) = serde_json::from_slice::<CacheFile>(bytes) {
+        return if file.version == FORMAT_VERSION {
+            Contents::Ours(file)
+        } else {
+            Contents::OtherVersion(file.version)
+        };
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Contents::OtherVersion(
+            value
+                .get("Version")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string(),
+        ),
+        Err(e) if e.is_eof() => Contents::Torn,
+        Err(_) => Contents::NotJson,
+    }
+}
+
+fn keep_file(why: String) -> std::io::Error {
+    std::io::Error::other(format!(
+        "left cache.json as it is and did not cache this token: {why}"
+    ))
+}
+
+/// Reads a file in the cache directory; a symlink there is refused (`ELOOP`), never followed.
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut options.open(path)?, &mut bytes)?;
+    Ok(bytes)
+}
+
+fn no_follow(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW);
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
 fn open_lock_file(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
+    no_follow(&mut options);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)
@@ -330,6 +478,11 @@ mod tests {
     }
 
     /// Stores an entry for `key` that expires in a minute.
+    fn entry_expiring_in(secs: u64) -> Entry {
+        let now = OffsetDateTime::now_utc();
+        entry(now, now + Duration::from_secs(secs))
+    }
+
     fn put_short_lived(cache: &Cache, key: &str) {
         let now = OffsetDateTime::now_utc();
         cache
@@ -502,5 +655,97 @@ mod tests {
         );
         drop(held);
         assert!(cache.lock_key("k", Duration::from_millis(30)).is_ok());
+    }
+
+    #[test]
+    fn another_version_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CACHE_FILE);
+        let newer = br#"{"Registries": {"x": {"Future": true}}, "Version": "2.0"}"#;
+        fs::write(&path, newer).expect("write");
+        let cache = Cache::new(dir.path().to_path_buf());
+        let err = cache
+            .put("k", &entry_expiring_in(3600), Duration::from_secs(1))
+            .expect_err("must not overwrite");
+        assert!(err.to_string().contains("\"2.0\""), "{err}");
+        assert_eq!(fs::read(&path).expect("kept"), newer);
+        assert!(!dir.path().join("cache.json.corrupt").exists());
+    }
+
+    #[test]
+    fn a_torn_write_is_left_alone_while_it_may_be_in_progress() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CACHE_FILE);
+        let torn = br#"{"Registries": {"eu-west-1-abc-1": {"AuthorizationToken": "QV"#;
+        for content in [&torn[..], b""] {
+            fs::write(&path, content).expect("write");
+            let cache = Cache::new(dir.path().to_path_buf());
+            assert!(
+                cache
+                    .put("k", &entry_expiring_in(3600), Duration::from_secs(1))
+                    .is_err()
+            );
+            assert_eq!(fs::read(&path).expect("kept"), content);
+        }
+        // A minute later nobody is finishing it: moved aside, rebuilt.
+        let old = std::time::SystemTime::now() - Duration::from_secs(120);
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(old))
+            .expect("age the file");
+        let cache = Cache::new(dir.path().to_path_buf());
+        put_short_lived(&cache, "k");
+        assert!(cache.get("k").is_some());
+        assert!(dir.path().join("cache.json.corrupt").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_cache_and_lock_files_are_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("elsewhere");
+        let planted = Cache::new(elsewhere.path().to_path_buf());
+        put_short_lived(&planted, "k");
+        std::os::unix::fs::symlink(planted.file_path(), dir.path().join(CACHE_FILE))
+            .expect("symlink");
+        let cache = Cache::new(dir.path().to_path_buf());
+        assert!(
+            cache.get("k").is_none(),
+            "a symlinked cache.json is not read"
+        );
+        let target = elsewhere.path().join("victim");
+        std::os::unix::fs::symlink(&target, dir.path().join("cache.json.lock")).expect("symlink");
+        assert!(
+            cache
+                .put("k", &entry_expiring_in(3600), Duration::from_secs(1))
+                .is_err()
+        );
+        assert!(!target.exists(), "the lock's symlink was not followed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_private_directories_of_this_user_are_trusted() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ecr");
+        assert!(check_trusted(&path).is_ok(), "absent: will be created 0700");
+        fs::create_dir(&path).expect("mkdir");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).expect("chmod");
+        assert!(Cache::open(path.clone()).is_ok());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let err = Cache::open(path.clone()).expect_err("world-writable");
+        assert!(
+            err.to_string().contains("writable by group or others"),
+            "{err}"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).expect("chmod");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&path, Some(4321), None).expect("chown");
+            let err = Cache::open(path.clone()).expect_err("foreign owner");
+            assert!(err.to_string().contains("owned by uid 4321"), "{err}");
+        }
     }
 }

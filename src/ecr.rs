@@ -45,11 +45,26 @@ impl fmt::Debug for FetchedToken {
 /// is the full chain for the log. Neither ever contains a secret: SDK errors don't carry them.
 #[derive(Debug)]
 pub enum FetchError {
-    NoCredentials { detail: String },
-    SsoLogin { profile: String, detail: String },
-    AccessDenied { detail: String },
-    Timeout { after: Duration },
-    Api { detail: String },
+    NoCredentials {
+        detail: String,
+    },
+    SsoLogin {
+        profile: String,
+        detail: String,
+    },
+    AccessDenied {
+        detail: String,
+    },
+    Timeout {
+        after: Duration,
+    },
+    /// Another process held the refresh lock for the whole deadline and left no usable token.
+    Busy {
+        after: Duration,
+    },
+    Api {
+        detail: String,
+    },
     BadResponse(String),
     Setup(String),
 }
@@ -79,6 +94,11 @@ impl fmt::Display for FetchError {
                     after.as_secs_f64()
                 )
             }
+            FetchError::Busy { after } => write!(
+                f,
+                "another process is refreshing the token and did not finish within {:.1} s (AWS_ECR_FETCH_TIMEOUT); try again",
+                after.as_secs_f64()
+            ),
             FetchError::Api { detail } => {
                 write!(f, "the ECR API call failed: {}", concise(detail))
             }

@@ -90,11 +90,21 @@ fn read_input(stdin: impl Read) -> Result<Vec<u8>, ProtocolError> {
     Ok(input)
 }
 
-fn cache_of(settings: &Settings) -> Option<Cache> {
+/// The cache to use, if any, and the warning line for stderr when the directory is not
+/// trusted (then the helper works without it: nothing planted there is read).
+fn cache_of(settings: &Settings) -> (Option<Cache>, Option<String>) {
     if settings.cache_disabled {
-        return None;
+        return (None, None);
     }
-    settings.cache_dir.clone().map(Cache::new)
+    match settings.cache_dir.clone().map(Cache::open) {
+        Some(Ok(cache)) => (Some(cache), None),
+        Some(Err(untrusted)) => {
+            crate::logging::activate();
+            tracing::warn!(error = %untrusted, "cache directory not trusted");
+            (None, Some(format!("{NAME}: warning: {untrusted}\n")))
+        }
+        None => (None, None),
+    }
 }
 
 fn get(stdin: impl Read, settings: &Settings) -> Outcome {
@@ -110,7 +120,7 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
     let files = AwsFiles::load();
     let source = CredentialSource::default();
     let identity = identity::current(&files, &source);
-    let cache = cache_of(settings);
+    let (cache, warning) = cache_of(settings);
     let request = TokenRequest {
         registry: &registry,
         identity: &identity,
@@ -120,15 +130,20 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
         fetch_timeout: settings.fetch_timeout,
     };
     match token::obtain(&request) {
-        Ok(credential) => Outcome::ok(protocol::encode_credentials(
-            &server_url,
-            &credential.username,
-            credential.password(),
-        )),
+        Ok(credential) => Outcome {
+            stdout: protocol::encode_credentials(
+                &server_url,
+                &credential.username,
+                credential.password(),
+            ),
+            stderr: warning,
+            code: 0,
+        },
         Err(error) => Outcome {
             stdout: format!("{}\n", protocol::NOT_FOUND),
             stderr: Some(format!(
-                "{NAME}: {}: {error}\n",
+                "{}{NAME}: {}: {error}\n",
+                warning.unwrap_or_default(),
                 registry::given_host(&server_url).unwrap_or_default()
             )),
             code: 1,
@@ -139,8 +154,12 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
 /// Unexpired cached registries of the current identity. Reads the cache only: `list` is
 /// called up front by `docker build` and CI runners, and must never be slow or fail.
 fn list(settings: &Settings) -> Outcome {
-    let Some(cache) = cache_of(settings) else {
-        return Outcome::ok(protocol::encode_list(&BTreeMap::new()));
+    let (cache, warning) = cache_of(settings);
+    let Some(cache) = cache else {
+        return Outcome {
+            stderr: warning,
+            ..Outcome::ok(protocol::encode_list(&BTreeMap::new()))
+        };
     };
     let files = AwsFiles::load();
     let identity = identity::current(&files, &CredentialSource::default());

@@ -434,8 +434,15 @@ mod tests {
     #[test]
     fn cyclic_source_profiles_terminate() {
         let config = "[profile a]\nrole_arn=arn:r:a\nsource_profile=b\n[profile b]\nrole_arn=arn:r:b\nsource_profile=a\n";
-        let id = current(&files(config, ""), &with_profile("a"));
-        assert!(!id.key.is_empty());
+        let text = definition(&files(config, ""), "a").expect("a loop is a definition");
+        assert!(text.ends_with("loop=a"), "{text}");
+        // and a key of its own, not the instance role's or any other fallback's
+        let looping = current(&files(config, ""), &with_profile("a"));
+        let fixed = config.replace("source_profile=a", "credential_source=Environment");
+        assert_ne!(
+            looping.key,
+            current(&files(&fixed, ""), &with_profile("a")).key
+        );
     }
 
     #[test]

@@ -128,6 +128,22 @@ fn refresh(
                 return credential_from_entry(entry, Origin::StaleCache);
             }
         }
+        (Some(cache), Some(Err(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+            // Another process held the lock for the whole deadline. It may have written just
+            // now: look once more before giving up, and say what really happened.
+            cached = cache.get(key).filter(is_usable);
+            if let Some(entry) = cached.as_ref().filter(|e| is_fresh(e, request)) {
+                return credential_from_entry(entry, Origin::Cache);
+            }
+            return match cached
+                .filter(|e| e.lasts(OffsetDateTime::now_utc(), request.min_remaining))
+            {
+                Some(entry) => credential_from_entry(&entry, Origin::StaleCache),
+                None => Err(FetchError::Busy {
+                    after: request.fetch_timeout,
+                }),
+            };
+        }
         (_, Some(Err(e))) => tracing::debug!(error = %e, "fetching without the cache lock"),
         _ => {}
     }

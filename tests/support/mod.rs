@@ -249,21 +249,7 @@ impl World {
 
     /// Runs the helper with `stdin` and waits for it.
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn helper");
-        let mut input = child.stdin.take().expect("stdin");
-        let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&data); // the helper may stop reading early
-        });
-        let output = child.wait_with_output().expect("wait helper");
-        let _ = writer.join();
-        output
+        run_with_stdin(self.command(args), stdin)
     }
 
     pub fn get(&self, host: &str) -> Output {
@@ -295,6 +281,24 @@ impl World {
             .map(|c| c.wait_with_output().expect("wait helper"))
             .collect()
     }
+}
+
+/// Runs `command` with `stdin` piped in, and waits for it.
+pub fn run_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data); // the process may stop reading early
+    });
+    let output = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    output
 }
 
 pub fn stdout(output: &Output) -> String {
