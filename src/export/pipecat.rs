@@ -3,7 +3,7 @@
 //! `authorizationToken`, never re-encoded. 409 `CONFLICT` is a documented retryable conflict.
 
 use super::config::PipecatConfig;
-use super::http::{Auth, Http};
+use super::http::{Auth, Http, RetryOn};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
@@ -48,7 +48,13 @@ impl Pipecat {
         let url = format!("{}/v1/secrets", self.cfg.base_url);
         let resp = self
             .http
-            .send(Method::GET, &url, &self.auth(), None, &conflict)
+            .send(
+                Method::GET,
+                &url,
+                &self.auth(),
+                None,
+                RetryOn::TransientOr(conflict),
+            )
             .await?;
         if !resp.is_success() {
             return Err(self.error("listing secret sets failed", &resp));
@@ -136,6 +142,7 @@ impl Target for Pipecat {
             action,
             detail,
             problems: Vec::new(),
+            warnings: Vec::new(),
             state: (),
         })
     }
@@ -156,7 +163,13 @@ impl Target for Pipecat {
         }
         let resp = self
             .http
-            .send(Method::PUT, &url, &self.auth(), Some(&body), &conflict)
+            .send(
+                Method::PUT,
+                &url,
+                &self.auth(),
+                Some(&body),
+                RetryOn::TransientOr(conflict),
+            )
             .await?;
         if !resp.is_success() {
             return Err(self.error(&format!("PUT secret set {}", self.cfg.secret_set), &resp));
