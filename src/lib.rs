@@ -8,6 +8,7 @@ pub mod cache;
 pub mod ecr;
 pub mod error_chain;
 pub mod export;
+pub mod fsutil;
 pub mod helper;
 pub mod identity;
 pub mod logging;

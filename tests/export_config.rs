@@ -12,22 +12,22 @@ fn bad_configs_exit_2_before_any_network_call() {
     let cases: &[(&str, &str, &str)] = &[
         (
             "[[target]]\nname=\"a\"\ntype=\"ftp\"\n",
-            "target[0].type",
+            "target \"a\".type",
             "unknown target type",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"pipecat\"\napi_key={env=\"K\"}\n",
-            "target[0].secret_set",
+            "target \"a\".secret_set",
             "missing required key",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key=\"rpa_inline\"\n",
-            "target[0].api_key",
+            "target \"a\".api_key",
             "inline secrets are not allowed",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\nsource=\"nope\"\n",
-            "target[0].source",
+            "target \"a\".source",
             "unknown source",
         ),
         (
@@ -37,17 +37,17 @@ fn bad_configs_exit_2_before_any_network_call() {
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"octopus\"\nserver=\"https://o\"\nspace=\"s\"\nfeed=\"f\"\napi_key={file=\"/nonexistent/key\"}\n",
-            "target[0].api_key",
+            "target \"a\".api_key",
             "cannot read key file",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={env=\"ECR_TEST_UNSET\"}\n",
-            "target[0].api_key",
+            "target \"a\".api_key",
             "ECR_TEST_UNSET is not set",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"kubernetes\"\nsecret_name=\"x\"\n",
-            "target[0].namespaces",
+            "target \"a\".namespaces",
             "missing required key",
         ),
         (
@@ -57,15 +57,25 @@ fn bad_configs_exit_2_before_any_network_call() {
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"pipecat\"\nsecret_set=\"Bad_Name\"\napi_key={env=\"K\"}\n",
-            "target[0].secret_set",
+            "target \"a\".secret_set",
             "not a valid",
         ),
         (
             "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\nbogus=1\n",
-            "target[0].bogus",
+            "target \"a\".bogus",
             "unknown key",
         ),
-        ("this is = = not toml", "-", "invalid TOML"),
+        ("this is = = not toml", "", "invalid TOML"),
+        (
+            "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npaht=\"/x\"\n",
+            "target \"a\".paht",
+            "unknown key (did you mean `path`? `path` is not set)",
+        ),
+        (
+            "[[target]]\nname=\"a\"\ntype=\"octopus\"\nserver=\"http://octopus.example\"\nspace=\"s\"\nfeed=\"f\"\napi_key={env=\"K\"}\n",
+            "target \"a\".server",
+            "plain http:// would send the API key unencrypted",
+        ),
     ];
     for (body, key, reason) in cases {
         let text = if body.starts_with("[defaults]") {
@@ -77,11 +87,11 @@ fn bad_configs_exit_2_before_any_network_call() {
         let out = world.run(&["--config", &cfg.display().to_string()], &[("K", "k")]);
         assert_eq!(out.code, 2, "{body}: {}", out.all());
         let file = cfg.display().to_string();
-        assert!(
-            out.stderr.contains(&format!("{file}: {key}: ")),
-            "{body}: {}",
-            out.stderr
-        );
+        let place = match *key {
+            "" => format!("{file}: "),
+            key => format!("{file}: {key}: "),
+        };
+        assert!(out.stderr.contains(&place), "{body}: {}", out.stderr);
         assert!(out.stderr.contains(reason), "{body}: {}", out.stderr);
         assert!(
             !out.all().contains("rpa_inline"),
@@ -92,9 +102,30 @@ fn bad_configs_exit_2_before_any_network_call() {
     let missing = world.run(&["--config", "/nonexistent/export.toml"], &[]);
     assert_eq!(missing.code, 2);
     assert!(
-        missing.stderr.contains("/nonexistent/export.toml"),
+        missing
+            .stderr
+            .contains("/nonexistent/export.toml: cannot read the config file"),
         "{}",
         missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("README") && missing.stderr.contains("--print"),
+        "points to an example and to --print: {}",
+        missing.stderr
+    );
+    // --output json: a JSON error object on stdout too.
+    let as_json = world.run(
+        &["--config", "/nonexistent/export.toml", "--output", "json"],
+        &[],
+    );
+    assert_eq!(as_json.code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&as_json.stdout).expect("json error");
+    assert_eq!(doc["ok"], false);
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot read the config file")),
+        "{doc}"
     );
     let cfg = world.config(&format!(
         "{SOURCE}[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n"
@@ -123,6 +154,44 @@ fn bad_configs_exit_2_before_any_network_call() {
         0,
         "no network call for any config error"
     );
+}
+
+#[test]
+fn cli_usage_names_the_command_and_refuses_contradictions() {
+    let world = World::new();
+    let help = world.run(&["--help"], &[]);
+    assert_eq!(help.code, 0);
+    assert!(
+        help.stdout
+            .contains("Usage: docker-credential-ecr-login export [OPTIONS]"),
+        "{}",
+        help.stdout
+    );
+    let version = world.run(&["--version"], &[]);
+    assert_eq!(version.code, 0);
+    let mut top = world.command();
+    let banner = top.arg("--version").output().expect("run");
+    assert_eq!(
+        version.stdout,
+        String::from_utf8_lossy(&banner.stdout),
+        "one version banner"
+    );
+    for args in [
+        &["--registry", "123456789012.dkr.ecr.us-east-1.amazonaws.com"][..],
+        &["--secret-name", "pull"][..],
+        &[
+            "--print",
+            "env",
+            "--registry",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "--region",
+            "eu-west-1",
+        ][..],
+    ] {
+        let out = world.run(args, &[]);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.all());
+    }
+    assert_eq!(ecr_calls(&world.moto), 0);
 }
 
 #[test]
@@ -161,16 +230,40 @@ fn readable_config_and_key_files_warn() {
         ],
         &[],
     );
+    // The config holds only references: readable is fine (the CronJob mounts it 0440).
+    assert!(!out.stderr.contains("config file"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("config file") && out.stderr.contains("readable by group or others"),
+        out.stderr.contains("key file") && out.stderr.contains("readable by group or others"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("key file"), "{}", out.stderr);
     assert!(!out.all().contains("secret-key-value"));
     // The docker-config target succeeded, the runpod one could not connect: exit 1.
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(docker.exists());
+    // Writable by others is warned about: they could redirect the credentials.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let out = world.run(
+            &[
+                "--config",
+                &cfg.display().to_string(),
+                "--target",
+                "a",
+                "--lock",
+                &lock,
+            ],
+            &[],
+        );
+        assert!(
+            out.stderr.contains("config file")
+                && out.stderr.contains("writable by group or others"),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 #[test]

@@ -323,3 +323,33 @@ fn missing_service_account_does_not_stop_the_secret() {
             "details": {"name": "builder", "kind": "serviceaccounts"}, "code": 404})
     );
 }
+
+/// An API server answering 429 with Retry-After to every call: with `retries = 2` the run
+/// makes three attempts per call and ends within seconds with exit 1. (The `kube` client's own
+/// retry layer would add 15 retries under each of ours and keep the run going for minutes.)
+#[test]
+fn a_throttling_api_server_is_retried_within_retries() {
+    let world = World::new();
+    let server = Proc::python("tests/fakes/kubernetes.py", &["--namespaces", "a,b"]);
+    server.fault_on("mode=429&retry_after=1");
+    let kc = kubeconfig(&world, &server);
+    let cfg = world.config(&format!(
+        "[defaults]\ntimeout = \"5s\"\nretries = 2\n\n[[source]]\nregion = \"us-east-1\"\n\n[[target]]\nname = \"k8s\"\ntype = \"kubernetes\"\n\
+         kubeconfig = \"{}\"\ncontext = \"fake\"\nnamespaces = [\"*\"]\nsecret_name = \"ecr-pull\"\n",
+        kc.display()
+    ));
+    let out = run(&world, &cfg, &["--output", "json"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "took {:?}",
+        out.elapsed
+    );
+    assert!(target_error(&out).contains("429"), "{}", out.stdout);
+    assert_eq!(
+        server.calls().len(),
+        3,
+        "1 attempt + 2 retries: {:?}",
+        server.calls()
+    );
+}

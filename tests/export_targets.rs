@@ -251,6 +251,23 @@ fn first_run_creates_second_run_updates_with_one_token_fetch() {
         serde_json::from_str(&std::fs::read_to_string(&docker_path).expect("read")).expect("json");
     assert_eq!(doc["credsStore"], "desktop");
     assert_eq!(doc["auths"]["other.example.com"]["auth"], "b3RoZXI6eA==");
+    // docker would ask the credsStore, not read our entry: a warning, in JSON and in the text
+    // output that cron mails.
+    assert!(
+        row(&json, "local")["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("credsStore = \"desktop\" overrides")),
+        "{}",
+        second.stdout
+    );
+    let text = p.run(&config, &[]);
+    assert_eq!(text.code, 0, "{}", text.all());
+    assert!(
+        text.stdout
+            .contains("local: warning: credsStore = \"desktop\" overrides"),
+        "{}",
+        text.stdout
+    );
     // No deletes anywhere.
     for fake in [&p.pipecat, &p.runpod, &p.octopus] {
         assert!(fake.calls().iter().all(|(m, _)| m != "DELETE"));

@@ -1,26 +1,26 @@
 //! A Docker `config.json` file: merge only our `auths` entry, keep everything else.
 //!
 //! * A symlinked `config.json` (dotfile managers, `~/.docker` -> elsewhere) stays a symlink: the
-//!   link is resolved and the real file is replaced, atomically (temp file in the real file's
-//!   directory, fsync, rename), with mode 0600.
+//!   link is resolved and the real file is replaced atomically (`fsutil::write_atomic`): an
+//!   existing file keeps its owner, group and mode, a new one gets 0600. A dangling link is an
+//!   error, not a new file wherever it points.
 //! * Read-merge-write runs under an exclusive lock on a sidecar `<real file>.lock`, re-reading the
 //!   file once the lock is held, so two `export` runs on the same file cannot lose each other's
 //!   update. Docker itself takes no lock: a concurrent `docker login` can still race us (its
 //!   write is atomic too, so the file is never torn, but one of the two updates can be lost).
 //!   The lock file is left in place: removing it would let a waiter lock a deleted file.
 //! * A `credHelpers` entry for the host, or a `credsStore`, makes Docker ignore the `auths`
-//!   entry; that is reported as a warning in the target's detail, not as a failure.
+//!   entry; that is a warning (in the text and JSON output), not a failure.
 
 use super::config::DockerConfigConfig;
 use super::target::{Action, Cred, Plan, Target, TargetError};
+use crate::fsutil::{self, LockError, LockGuard};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Symlinks followed before giving up (the kernel's own limit).
 const MAX_SYMLINKS: usize = 40;
@@ -31,8 +31,9 @@ pub struct DockerConfig {
     pub cfg: DockerConfigConfig,
 }
 
-/// The file really written: `path` with every symlink followed, also a dangling one (the file
-/// is then created where the link points).
+/// The file really written: `path` with every symlink followed. A dangling symlink is an
+/// error: creating the file where it points (maybe a directory that belongs to someone else, or
+/// a path left over from a removed dotfile setup) would put credentials somewhere unexpected.
 fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
@@ -50,7 +51,16 @@ fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
                 };
             }
             Ok(_) => return Ok(tidy(current)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(tidy(current)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && current == path => {
+                return Ok(tidy(current));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TargetError(format!(
+                    "{} is a symlink to {}, which does not exist; not creating it there (fix or remove the link)",
+                    path.display(),
+                    current.display()
+                )));
+            }
             Err(e) => {
                 return Err(TargetError(format!(
                     "cannot inspect {}: {e}",
@@ -76,13 +86,6 @@ fn tidy(file: PathBuf) -> PathBuf {
     }
 }
 
-fn directory_of(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// `<file>.lock` beside the real file.
 fn lock_path(real: &Path) -> PathBuf {
     let mut name = real
@@ -94,38 +97,15 @@ fn lock_path(real: &Path) -> PathBuf {
 }
 
 /// Takes the exclusive lock on `<real>.lock`, waiting up to `LOCK_WAIT` for another holder.
-/// Released when the returned file is dropped (or the process exits).
-fn lock(real: &Path) -> Result<File, TargetError> {
-    let path = lock_path(real);
-    let mut options = OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let file = options
-        .open(&path)
-        .map_err(|e| TargetError(format!("cannot open the lock file {}: {e}", path.display())))?;
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(TargetError(format!(
-                    "another process held the lock {} for {} s; not writing",
-                    path.display(),
-                    LOCK_WAIT.as_secs()
-                )));
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(TargetError(format!("cannot lock {}: {e}", path.display())));
-            }
-        }
-    }
+fn lock(real: &Path) -> Result<LockGuard, TargetError> {
+    fsutil::lock(&lock_path(real), LOCK_WAIT).map_err(|e| match e {
+        LockError::Busy { path, waited } => TargetError(format!(
+            "another process held the lock {} for {} s; not writing",
+            path.display(),
+            waited.as_secs()
+        )),
+        other => TargetError(other.to_string()),
+    })
 }
 
 /// The document at `real`: empty when missing or blank; an error if it is not a JSON object
@@ -180,65 +160,30 @@ fn override_warning(doc: &Map<String, Value>, host: &str) -> Option<String> {
         });
     if let Some((key, helper)) = helper {
         return Some(format!(
-            "warning: credHelpers[{key:?}] = {helper:?} overrides this auths entry: docker asks docker-credential-{helper} for {host}"
+            "credHelpers[{key:?}] = {helper:?} overrides this auths entry: docker asks docker-credential-{helper} for {host}"
         ));
     }
     match doc.get("credsStore").and_then(Value::as_str) {
         Some(store) if !store.is_empty() => Some(format!(
-            "warning: credsStore = {store:?} overrides this auths entry: docker asks docker-credential-{store} for {host}"
+            "credsStore = {store:?} overrides this auths entry: docker asks docker-credential-{store} for {host}"
         )),
         _ => None,
     }
 }
 
-fn with_warning(text: String, warning: Option<String>) -> String {
-    match warning {
-        Some(w) => format!("{text}; {w}"),
-        None => text,
-    }
-}
-
-/// Replaces `real` atomically: temp file in its directory, mode 0600, fsync, rename.
+/// Replaces `real` atomically, keeping an existing file's owner, group and mode (0600 if new).
 fn write(real: &Path, doc: &Value) -> Result<(), TargetError> {
-    let fail =
-        |what: &str, e: std::io::Error| TargetError(format!("{what} {}: {e}", real.display()));
-    let dir = directory_of(real);
-    std::fs::create_dir_all(&dir).map_err(|e| fail("cannot create the directory of", e))?;
-    let mut prefix = OsString::from(".");
-    prefix.push(real.file_name().unwrap_or_else(|| "config.json".as_ref()));
-    prefix.push(".");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempfile_in(&dir)
-        .map_err(|e| fail("cannot create a temp file beside", e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| fail("cannot set permissions for", e))?;
-    }
     let mut text = serde_json::to_string_pretty(doc)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
     text.push('\n');
-    tmp.write_all(text.as_bytes())
-        .map_err(|e| fail("cannot write", e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| fail("cannot sync", e))?;
-    tmp.persist(real)
-        .map_err(|e| fail("cannot replace", e.error))?;
-    // Make the rename itself durable; best effort (not every platform can sync a directory).
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    fsutil::write_atomic(real, text.as_bytes(), 0o600)
+        .map_err(|e| TargetError(format!("cannot write {}: {e}", real.display())))
 }
 
-/// Read-merge-write of our entry under the file's lock. Returns the warning, if any.
-fn update(path: &Path, cred: &Cred) -> Result<(PathBuf, Option<String>), TargetError> {
+/// Read-merge-write of our entry under the file's lock; returns the file really written.
+fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     let real = resolve(path)?;
-    std::fs::create_dir_all(directory_of(&real)).map_err(|e| {
+    std::fs::create_dir_all(fsutil::directory_of(&real)).map_err(|e| {
         TargetError(format!(
             "cannot create the directory of {}: {e}",
             real.display()
@@ -247,7 +192,6 @@ fn update(path: &Path, cred: &Cred) -> Result<(PathBuf, Option<String>), TargetE
     let _lock = lock(&real)?;
     // Read again under the lock: another run may have written since the plan.
     let mut doc = read(&real)?;
-    let warning = override_warning(&doc, &cred.host);
     if let Value::Object(auths) = doc.entry("auths").or_insert_with(|| json!({})) {
         auths.insert(
             cred.host.clone(),
@@ -255,7 +199,7 @@ fn update(path: &Path, cred: &Cred) -> Result<(PathBuf, Option<String>), TargetE
         );
     }
     write(&real, &Value::Object(doc))?;
-    Ok((real, warning))
+    Ok(real)
 }
 
 impl DockerConfig {
@@ -289,8 +233,9 @@ impl Target for DockerConfig {
         );
         Ok(Plan {
             action,
-            detail: with_warning(detail, override_warning(&doc, &cred.host)),
+            detail,
             problems: Vec::new(),
+            warnings: override_warning(&doc, &cred.host).into_iter().collect(),
             state: (),
         })
     }
@@ -298,12 +243,13 @@ impl Target for DockerConfig {
     async fn apply(&self, cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
         let (path, shared) = (self.cfg.path.clone(), Arc::clone(cred));
         // File locking and fsync block: keep them off the async workers.
-        let (real, warning) = tokio::task::spawn_blocking(move || update(&path, &shared))
+        let real = tokio::task::spawn_blocking(move || update(&path, &shared))
             .await
             .map_err(|e| TargetError(format!("the docker-config task failed: {e}")))??;
-        Ok(with_warning(
-            format!("wrote auths[{:?}] in {}", cred.host, self.shown(&real)),
-            warning,
+        Ok(format!(
+            "wrote auths[{:?}] in {}",
+            cred.host,
+            self.shown(&real)
         ))
     }
 }
@@ -322,6 +268,7 @@ mod tests {
             auth: SecretString::from("QVdTOnB3"),
             host: HOST.into(),
             expires_at: time::OffsetDateTime::now_utc(),
+            origin: crate::token::Origin::Api,
         })
     }
 
@@ -333,11 +280,12 @@ mod tests {
         }
     }
 
-    async fn export(path: &Path) -> (String, Result<String, TargetError>) {
+    /// Plans and applies; returns the plan's detail and warnings, and the result.
+    async fn export(path: &Path) -> (String, Vec<String>, Result<String, TargetError>) {
         let (t, c) = (target(path), cred());
         let plan = t.plan(&c).await.expect("plan");
-        let detail = plan.detail.clone();
-        (detail, t.apply(&c, plan).await)
+        let (detail, warnings) = (plan.detail.clone(), plan.warnings.clone());
+        (detail, warnings, t.apply(&c, plan).await)
     }
 
     fn json_at(path: &Path) -> Value {
@@ -354,10 +302,11 @@ mod tests {
         std::fs::create_dir_all(&link_dir).expect("mkdir");
         let real = real_dir.join("config.json");
         std::fs::write(&real, r#"{"auths":{"other.example.com":{"auth":"eDp5"}}}"#).expect("w");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let link = link_dir.join("config.json");
         std::os::unix::fs::symlink("../../dotfiles/config.json", &link).expect("symlink");
 
-        let (detail, done) = export(&link).await;
+        let (detail, _, done) = export(&link).await;
         let done = done.expect("apply");
         assert!(detail.contains("(->"), "{detail}");
         let shown = std::fs::canonicalize(&real_dir)
@@ -370,7 +319,7 @@ mod tests {
         assert_eq!(doc["auths"][HOST]["auth"], "QVdTOnB3");
         assert_eq!(doc["auths"]["other.example.com"]["auth"], "eDp5");
         let mode = std::fs::metadata(&real).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o640, "the existing file's mode is kept");
         let names = |d: &Path| -> Vec<String> {
             let mut v: Vec<String> = std::fs::read_dir(d)
                 .expect("ls")
@@ -383,16 +332,11 @@ mod tests {
         assert_eq!(names(&link_dir), ["config.json"], "nothing beside the link");
         assert_eq!(names(&real_dir), ["config.json", "config.json.lock"]);
 
-        // A dangling link: the file is created where it points.
+        // A dangling link is an error: nothing is created where it points.
         std::fs::remove_file(&real).expect("rm");
-        export(&link).await.1.expect("apply");
-        assert!(
-            std::fs::symlink_metadata(&link)
-                .expect("meta")
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(json_at(&real)["auths"][HOST]["auth"], "QVdTOnB3");
+        let error = target(&link).plan(&cred()).await.err().expect("dangling");
+        assert!(error.0.contains("does not exist"), "{}", error.0);
+        assert!(!real.exists());
     }
 
     #[tokio::test]
@@ -404,7 +348,7 @@ mod tests {
         let plan = t.plan(&c).await.expect("plan");
 
         // Another run holds the lock and writes its own entry meanwhile.
-        let held = File::create(dir.path().join("config.json.lock")).expect("lock file");
+        let held = std::fs::File::create(dir.path().join("config.json.lock")).expect("lock file");
         held.lock().expect("lock");
         let (t2, c2) = (target(&path), Arc::clone(&c));
         let apply = tokio::spawn(async move { t2.apply(&c2, plan).await });
@@ -448,15 +392,12 @@ mod tests {
             (json!({}), None),
         ] {
             std::fs::write(&path, doc.to_string()).expect("w");
-            let (detail, done) = export(&path).await;
-            let done = done.expect("a warning never fails the target");
-            for text in [&detail, &done] {
-                match expected {
-                    Some(w) => {
-                        assert!(text.contains(&format!("warning: {w} overrides")), "{text}")
-                    }
-                    None => assert!(!text.contains("warning"), "{text}"),
-                }
+            let (_, warnings, done) = export(&path).await;
+            done.expect("a warning never fails the target");
+            let text = warnings.join("\n");
+            match expected {
+                Some(w) => assert!(text.contains(&format!("{w} overrides")), "{text}"),
+                None => assert!(warnings.is_empty(), "{text}"),
             }
             assert_eq!(json_at(&path)["auths"][HOST]["auth"], "QVdTOnB3");
         }

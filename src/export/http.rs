@@ -1,102 +1,27 @@
-//! HTTP for the platform targets: one request with retries, backoff and `Retry-After`, and
-//! redaction of every secret from anything that may reach a message.
+//! Sending one platform API request: auth header, JSON body, timeouts, the shared retry policy
+//! (`retry.rs`) and redaction (`redact.rs`) of anything that may reach a message.
 //!
-//! Retried: network errors and timeouts, 429 (honouring `Retry-After`), 500/502/503/504, and
-//! whatever the caller declares a documented conflict (Pipecat 409 `CONFLICT`). Never retried:
-//! other 4xx (auth, validation). The caller gets the final response and decides.
+//! Redirects are never followed: a client following them sends custom key headers
+//! (`X-Octopus-ApiKey`) and bodies holding the password to whatever host the `Location` names.
+//! A redirect is an error naming that host.
+//!
+//! Retried (see [`RetryOn`]): network errors and timeouts, 429 (honouring `Retry-After`),
+//! 500/502/503/504, and a documented conflict the caller names; for a create only what surely
+//! did not create anything (connection failed, 429). Never retried: other 4xx. The caller gets
+//! the final response and decides.
 
+use super::redact::{Redactor, display_url, percent_encode};
+use super::retry::{self, Failure};
 use super::target::TargetError;
 use crate::error_chain::error_chain;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest wait honoured from a `Retry-After` header.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How much of an error body goes into a message.
 const BODY_SNIPPET: usize = 300;
 /// How much of an error body is scanned for secrets before the snippet is cut from it.
 const BODY_SCAN: usize = 64 * 1024;
-
-/// Shortest run of token characters treated as a fragment of a secret. Long enough that
-/// ordinary words, ids and host names never match by chance.
-const MIN_FRAGMENT: usize = 16;
-
-/// Replaces every known secret (token, password, API keys) in text.
-///
-/// Servers echo secrets back in ways a plain search misses: JSON-escaped (`\/`), URL-encoded,
-/// or cut short. So besides the whole secret and those encodings, any run of 16 or more
-/// base64/url-safe characters that occurs inside a secret is replaced too.
-#[derive(Clone, Default)]
-pub struct Redactor {
-    secrets: Arc<Vec<String>>,
-}
-
-impl Redactor {
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
-        let mut list: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        // Longest first, so a secret containing another is replaced whole.
-        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        list.dedup();
-        Redactor {
-            secrets: Arc::new(list),
-        }
-    }
-
-    pub fn with(&self, more: &SecretString) -> Redactor {
-        let mut all: Vec<String> = self.secrets.as_ref().clone();
-        all.push(more.expose_secret().to_string());
-        Redactor::new(all)
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in self.secrets.iter() {
-            for form in [s.clone(), s.replace('/', "\\/"), percent_encode(s)] {
-                if out.contains(form.as_str()) {
-                    out = out.replace(form.as_str(), "<redacted>");
-                }
-            }
-        }
-        self.redact_fragments(&out)
-    }
-
-    fn redact_fragments(&self, text: &str) -> String {
-        let is_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_');
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find(is_token) {
-            out.push_str(&rest[..start]);
-            rest = &rest[start..];
-            let end = rest.find(|c: char| !is_token(c)).unwrap_or(rest.len());
-            let run = &rest[..end];
-            if run.len() >= MIN_FRAGMENT && self.secrets.iter().any(|s| s.contains(run)) {
-                out.push_str("<redacted>");
-            } else {
-                out.push_str(run);
-            }
-            rest = &rest[end..];
-        }
-        out.push_str(rest);
-        out
-    }
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// One URL path segment built from a value (an id a server returned, a configured name):
 /// percent-encoded so that `/`, `?`, `#`, `%` or spaces inside it cannot change the URL.
@@ -135,9 +60,14 @@ impl Response {
     pub fn is_success(&self) -> bool {
         self.status.is_success()
     }
+
+    /// 500/502/503/504: the server may or may not have done the work.
+    pub fn is_server_error(&self) -> bool {
+        matches!(self.status.as_u16(), 500 | 502 | 503 | 504)
+    }
 }
 
-/// An HTTP-level failure, already redacted.
+/// An HTTP-level failure, already redacted; URLs are shown without their query.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("{method} {url}: {reason} (after {attempts} attempt(s))")]
@@ -146,7 +76,46 @@ pub enum HttpError {
         url: String,
         reason: String,
         attempts: u32,
+        /// False only when the connection could not be made: the server saw nothing.
+        maybe_arrived: bool,
     },
+    #[error(
+        "{method} {url}: HTTP {status} redirect to {location} not followed (credentials are only sent to the configured URL; configure the final URL instead)"
+    )]
+    Redirect {
+        method: String,
+        url: String,
+        status: u16,
+        location: String,
+    },
+}
+
+impl HttpError {
+    /// Whether the server may have received (and acted on) the request.
+    pub fn maybe_arrived(&self) -> bool {
+        match self {
+            HttpError::Network { maybe_arrived, .. } => *maybe_arrived,
+            HttpError::Redirect { .. } => true,
+        }
+    }
+}
+
+impl From<HttpError> for TargetError {
+    fn from(e: HttpError) -> Self {
+        TargetError(e.to_string())
+    }
+}
+
+/// Which failures of a call are retried.
+#[derive(Clone, Copy)]
+pub enum RetryOn {
+    /// Idempotent calls (reads, upserts, updates): network errors, timeouts, 429, 5xx.
+    Transient,
+    /// `Transient` plus a documented retryable conflict (status + body).
+    TransientOr(fn(StatusCode, &str) -> bool),
+    /// A create: retried only when it surely created nothing (connection failed, 429). After
+    /// a timeout or a 5xx it may exist: the caller lists again instead of creating twice.
+    Create,
 }
 
 /// Settings shared by every request of one target.
@@ -163,6 +132,12 @@ pub enum Auth<'a> {
     Header(&'static str, &'a SecretString),
 }
 
+/// What one attempt produced, before the retry decision.
+enum Attempt {
+    Answer(Response, Option<Duration>),
+    Error(reqwest::Error),
+}
+
 impl Http {
     pub fn new(timeout: Duration, retries: u32, redactor: Redactor) -> Result<Http, String> {
         // reqwest is built without a default crypto provider; the process uses ring everywhere.
@@ -170,6 +145,7 @@ impl Http {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ecr-login-export/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -180,80 +156,119 @@ impl Http {
         })
     }
 
-    /// Sends one request, retrying what is retryable. `conflict_retryable` marks documented
-    /// retryable conflicts (status + body) beyond the generic rules.
+    /// Extra attempts allowed on retryable errors.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        auth: &Auth<'_>,
+        body: Option<&serde_json::Value>,
+    ) -> Attempt {
+        let mut request = self
+            .client
+            .request(method.clone(), url)
+            .header("Accept", "application/json");
+        request = match auth {
+            Auth::Bearer(key) => request.bearer_auth(key.expose_secret()),
+            Auth::Header(name, key) => request.header(*name, key.expose_secret()),
+        };
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let resp = match request.send().await {
+            Ok(resp) => resp,
+            Err(e) => return Attempt::Error(e),
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match resp.text().await {
+            Ok(_) if status.is_redirection() => Attempt::Answer(
+                Response {
+                    status,
+                    body: location.unwrap_or_default(),
+                },
+                None,
+            ),
+            Ok(body) => Attempt::Answer(Response { status, body }, retry_after),
+            Err(e) => Attempt::Error(e),
+        }
+    }
+
+    /// Sends one request, retrying what `retry_on` allows; a redirect is an error.
     pub async fn send(
         &self,
         method: Method,
         url: &str,
         auth: &Auth<'_>,
         body: Option<&serde_json::Value>,
-        conflict_retryable: &(dyn Fn(StatusCode, &str) -> bool + Sync),
+        retry_on: RetryOn,
     ) -> Result<Response, HttpError> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .client
-                .request(method.clone(), url)
-                .header("Accept", "application/json");
-            request = match auth {
-                Auth::Bearer(key) => request.bearer_auth(key.expose_secret()),
-                Auth::Header(name, key) => request.header(*name, key.expose_secret()),
-            };
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let last = attempt > self.retries;
-            match request.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let body = match resp.text().await {
-                        Ok(b) => b,
-                        Err(e) if !last => {
-                            tracing::debug!(url, error = %self.redactor.redact(&e.to_string()), "reading the body failed; retrying");
-                            tokio::time::sleep(backoff(attempt)).await;
-                            continue;
-                        }
-                        Err(e) => return Err(self.network(&method, url, &e, attempt)),
-                    };
-                    // A server asking for a longer pause than we are willing to wait gets the
-                    // error now rather than a doomed early retry.
-                    let retryable = (status == StatusCode::TOO_MANY_REQUESTS
-                        || matches!(status.as_u16(), 500 | 502 | 503 | 504)
-                        || conflict_retryable(status, &body))
-                        && retry_after.is_none_or(|w| w <= MAX_RETRY_AFTER);
-                    if retryable && !last {
-                        let wait = retry_after.unwrap_or_else(|| backoff(attempt));
-                        tracing::info!(
-                            url,
-                            status = status.as_u16(),
-                            wait_ms = wait.as_millis() as u64,
-                            "retrying"
-                        );
-                        tokio::time::sleep(wait).await;
-                        continue;
+        let method = &method;
+        let answer = retry::retry(self.retries, |n| async move {
+            match self.attempt(method, url, auth, body).await {
+                Attempt::Answer(resp, _) if resp.status.is_redirection() => {
+                    Err(Failure::Fail(self.redirect(method, url, &resp)))
+                }
+                Attempt::Answer(resp, after) => {
+                    let transient = resp.status == StatusCode::TOO_MANY_REQUESTS
+                        || (resp.is_server_error() && !matches!(retry_on, RetryOn::Create))
+                        || matches!(retry_on, RetryOn::TransientOr(conflict) if conflict(resp.status, &resp.body));
+                    if transient {
+                        tracing::info!(url = display_url(url), status = resp.status.as_u16(), "retryable answer");
+                        Err(Failure::Retry { after, error: Ok(resp) })
+                    } else {
+                        Ok(resp)
                     }
-                    return Ok(Response { status, body });
                 }
-                Err(e) if !last => {
-                    tracing::info!(url, error = %self.redactor.redact(&e.to_string()), "request failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
+                Attempt::Error(e) => {
+                    let error = self.network(method, url, &e, n);
+                    if error.maybe_arrived() && matches!(retry_on, RetryOn::Create) {
+                        Err(Failure::Fail(Err(error)))
+                    } else {
+                        tracing::info!(url = display_url(url), error = %error, "request failed");
+                        Err(Failure::Retry { after: None, error: Err(error) })
+                    }
                 }
-                Err(e) => return Err(self.network(&method, url, &e, attempt)),
             }
+        })
+        .await;
+        match answer {
+            Ok(resp) => Ok(resp),
+            Err(last) => last,
         }
     }
 
-    /// Extra attempts allowed on retryable errors.
-    pub fn retries(&self) -> u32 {
-        self.retries
+    fn redirect(&self, method: &Method, url: &str, resp: &Response) -> Result<Response, HttpError> {
+        // Name only where it points (scheme, host, port), never its path or query.
+        let location = reqwest::Url::parse(url)
+            .and_then(|base| base.join(&resp.body))
+            .map(|to| {
+                let host = to.host_str().unwrap_or("?");
+                match to.port() {
+                    Some(port) => format!("{}://{host}:{port}", to.scheme()),
+                    None => format!("{}://{host}", to.scheme()),
+                }
+            })
+            .unwrap_or_else(|_| "an unparsable Location".to_string());
+        Err(HttpError::Redirect {
+            method: method.to_string(),
+            url: display_url(url).to_string(),
+            status: resp.status.as_u16(),
+            location: self.redactor.redact(&location),
+        })
     }
 
     fn network(&self, method: &Method, url: &str, e: &reqwest::Error, attempts: u32) -> HttpError {
@@ -266,9 +281,10 @@ impl Http {
         };
         HttpError::Network {
             method: method.to_string(),
-            url: url.to_string(),
+            url: display_url(url).to_string(),
             reason,
             attempts,
+            maybe_arrived: !e.is_connect(),
         }
     }
 
@@ -290,57 +306,9 @@ impl Http {
     }
 }
 
-/// Exponential backoff with full jitter.
-pub fn backoff(attempt: u32) -> Duration {
-    let cap = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_MAX);
-    let millis = cap.as_millis() as u64;
-    Duration::from_millis(fastrand::u64(millis / 2..=millis.max(1)))
-}
-
-/// Never retry beyond the generic rules.
-pub fn no_conflicts(_: StatusCode, _: &str) -> bool {
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_replaces_every_secret() {
-        let r = Redactor::new([
-            "s3cr3t-token".to_string(),
-            "key".to_string(),
-            "api-key-1".to_string(),
-        ]);
-        assert_eq!(
-            r.redact("x s3cr3t-token y api-key-1 key"),
-            "x <redacted> y <redacted> key"
-        );
-    }
-
-    #[test]
-    fn redaction_catches_escaped_encoded_and_truncated_echoes() {
-        let pw = "eyJwYXlsb2FkIjoiQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo/+/0123456789abcdef==";
-        let r = Redactor::new([pw.to_string()]);
-        let escaped = pw.replace('/', "\\/");
-        for text in [
-            format!("bad: {escaped}"),
-            format!("bad: {}", percent_encode(pw)),
-            format!("bad: \"{}...\"", &pw[..40]),
-            format!("password={}", &pw[10..50]),
-        ] {
-            let out = r.redact(&text);
-            assert!(out.contains("<redacted>"), "{out}");
-            assert!(!out.contains(&pw[10..30]), "{out}");
-        }
-        assert_eq!(
-            r.redact("registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"),
-            "registry 123456789012.dkr.ecr.us-east-1.amazonaws.com not found"
-        );
-    }
 
     #[test]
     fn path_segments_cannot_escape() {
@@ -352,13 +320,6 @@ mod tests {
         assert_eq!(ok("ü"), Ok("%C3%BC".to_string()));
         for bad in ["", ".", ".."] {
             assert!(path_segment(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        for attempt in 1..40 {
-            assert!(backoff(attempt) <= BACKOFF_MAX);
         }
     }
 }

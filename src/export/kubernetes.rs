@@ -9,7 +9,8 @@
 //! secret is still applied (and the target still fails, since the link was asked for).
 
 use super::config::KubernetesConfig;
-use super::http::Redactor;
+use super::redact::Redactor;
+use super::retry::{self, Failure};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -117,6 +118,10 @@ impl Kubernetes {
         config.connect_timeout = Some(self.timeout.min(Duration::from_secs(10)));
         config.read_timeout = Some(self.timeout);
         config.write_timeout = Some(self.timeout);
+        // The client's own retry layer (15 attempts, any Retry-After, uncapped) would run
+        // under ours: `retries` would not hold and a throttling API server would keep a run
+        // going for many minutes. Ours (`retry.rs`) is the only one.
+        config.default_retry = false;
         Client::try_from(config).map_err(|e| fail("cannot build the Kubernetes client", &e))
     }
 
@@ -184,34 +189,35 @@ impl Kubernetes {
     }
 }
 
-/// Retries 429, 5xx, 409 conflicts and transport errors; never other API errors (401, 403, 404, 422).
+/// The shared retry policy over one `kube` call: 429, 5xx, 409 conflicts and transport errors
+/// are retried (honouring the Status' `retryAfterSeconds`); other API errors (401, 403, 404,
+/// 422) never are.
 async fn with_retries<T, F, Fut>(retries: u32, mut call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) if attempt <= retries && retryable(&e) => {
-                let hinted = match &e {
-                    kube::Error::Api(s) => s
-                        .details
-                        .as_ref()
-                        .map(|d| d.retry_after_seconds)
-                        .filter(|s| *s > 0),
-                    _ => None,
-                };
-                let wait = hinted
-                    .map(|s| Duration::from_secs(s.min(60) as u64))
-                    .unwrap_or_else(|| super::http::backoff(attempt));
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
+    retry::retry(retries, |_| {
+        let attempt = call();
+        async move { attempt.await.map_err(classify) }
+    })
+    .await
+}
+
+fn classify(e: kube::Error) -> Failure<kube::Error> {
+    if !retryable(&e) {
+        return Failure::Fail(e);
     }
+    let after = match &e {
+        kube::Error::Api(s) => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(u64::from(s))),
+        _ => None,
+    };
+    Failure::Retry { after, error: e }
 }
 
 fn retryable(e: &kube::Error) -> bool {
@@ -306,17 +312,16 @@ async fn plan_namespace(
     }
 }
 
-/// Appends the secret to a service account's `imagePullSecrets` with a compare-and-swap merge patch.
+/// Appends the secret to a service account's `imagePullSecrets` with a compare-and-swap merge
+/// patch; a conflict (someone else changed the account) re-reads and tries again.
 async fn link_service_account(
     api: &Api<ServiceAccount>,
     sa: &str,
     secret_name: &str,
     retries: u32,
 ) -> Result<(), kube::Error> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let account = with_retries(retries, || api.get(sa)).await?;
+    retry::retry(retries, |_| async move {
+        let account = api.get(sa).await.map_err(classify)?;
         let mut list: Vec<serde_json::Value> = account
             .image_pull_secrets
             .unwrap_or_default()
@@ -328,17 +333,12 @@ async fn link_service_account(
         }
         list.push(json!({ "name": secret_name }));
         let patch = json!({ "metadata": { "resourceVersion": account.metadata.resource_version }, "imagePullSecrets": list });
-        match api
-            .patch(sa, &PatchParams::default(), &Patch::Merge(&patch))
+        api.patch(sa, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt <= retries && retryable(&e) => {
-                tokio::time::sleep(super::http::backoff(attempt)).await
-            }
-            Err(e) => return Err(e),
-        }
-    }
+            .map(|_| ())
+            .map_err(classify)
+    })
+    .await
 }
 
 /// What applying one namespace did.
@@ -423,6 +423,7 @@ impl Target for Kubernetes {
             action,
             detail,
             problems,
+            warnings: Vec::new(),
             state: State {
                 client,
                 namespaces: plans,

@@ -9,10 +9,13 @@ pub mod docker_config;
 pub mod http;
 pub mod kubernetes;
 pub mod lock;
+pub mod notify;
 pub mod octopus;
 pub mod pipecat;
 pub mod print;
+pub mod redact;
 pub mod report;
+pub mod retry;
 pub mod runner;
 pub mod runpod;
 pub mod target;
@@ -36,8 +39,17 @@ enum Output {
 /// Push the same ECR credentials to Pipecat Cloud, Runpod, Octopus Deploy, Kubernetes and
 /// Docker config files. Safe to run from cron every few hours.
 #[derive(Debug, Parser)]
-#[command(name = "docker-credential-ecr-login export", version, about, long_about = None)]
+#[command(
+    name = "docker-credential-ecr-login export",
+    bin_name = "docker-credential-ecr-login export",
+    about = "Push ECR credentials to Pipecat Cloud, Runpod, Octopus Deploy, Kubernetes and Docker config files",
+    long_about = None,
+    disable_version_flag = true
+)]
 struct Cli {
+    /// Print the version and exit
+    #[arg(short = 'V', long)]
+    version: bool,
     /// Config file [default: $XDG_CONFIG_HOME/ecr-login/export.toml, else ~/.config/ecr-login/export.toml]
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -71,14 +83,9 @@ struct Cli {
     /// With --print: the AWS profile
     #[arg(long, value_name = "PROFILE", requires = "print")]
     profile: Option<String>,
-    /// With --print k8s-secret: the Secret's name
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "ecr-pull",
-        requires = "print"
-    )]
-    secret_name: String,
+    /// With --print k8s-secret: the Secret's name [default: ecr-pull]
+    #[arg(long, value_name = "NAME", requires = "print")]
+    secret_name: Option<String>,
 }
 
 /// Entry point for `docker-credential-ecr-login export ...`; returns the process exit code.
@@ -91,14 +98,19 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
+    if cli.version {
+        print!("{}", crate::helper::banner());
+        return EXIT_OK;
+    }
     let settings = Settings::from_env();
+    let json = cli.output == Output::Json;
     if let Some(format) = cli.print {
         return print_credentials(
             format,
             cli.registry,
             cli.region,
             cli.profile,
-            &cli.secret_name,
+            cli.secret_name.as_deref().unwrap_or("ecr-pull"),
             &settings,
         );
     }
@@ -110,9 +122,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         None => None,
         Some((_, Some(d))) => Some(d),
         Some((text, None)) => {
-            return usage(&format!(
-                "--jitter: invalid duration {text:?} (use e.g. 5m)"
-            ));
+            return usage(
+                json,
+                &format!("--jitter: invalid duration {text:?} (use e.g. 5m)"),
+            );
         }
     };
     let Some(path) = cli
@@ -120,11 +133,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .clone()
         .or_else(|| config::default_path(settings.home.as_deref()))
     else {
-        return usage("no --config given and no home directory for the default path");
+        return usage(
+            json,
+            "no --config given and no home directory for the default path",
+        );
     };
     let config = match config::load(&path, &cli.targets, settings.home.as_deref()) {
         Ok(c) => c,
-        Err(e) => return usage(&format!("config error: {e}")),
+        Err(e) => return usage(json, &format!("config error: {e}")),
     };
     let lock_path = cli
         .lock
@@ -171,6 +187,17 @@ pub fn main(args: Vec<OsString>) -> i32 {
     } else {
         EXIT_FAILED
     };
+    if let (Some(url), EXIT_FAILED, false) = (&config.defaults.notify_url, code, cli.dry_run) {
+        match notify::send(url, &rows, config.defaults.timeout) {
+            Ok(()) => tracing::info!("failure notification sent"),
+            Err(e) => {
+                eprintln!(
+                    "docker-credential-ecr-login export: the failure notification (notify_url) failed: {e}"
+                );
+                tracing::warn!(error = e.as_str(), "the failure notification failed");
+            }
+        }
+    }
     if let (Some(metrics), false) = (&cli.metrics_file, cli.dry_run)
         && let Err(e) = report::write_metrics(metrics, &rows, time::OffsetDateTime::now_utc())
     {
@@ -183,8 +210,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     code
 }
 
-fn usage(message: &str) -> i32 {
+/// A usage or config error: exit 2, the message on stderr, and with `--output json` also a
+/// JSON error object on stdout (what a pipeline parsing stdout expects).
+fn usage(json: bool, message: &str) -> i32 {
     eprintln!("docker-credential-ecr-login export: {message}");
+    if json {
+        println!("{}", serde_json::json!({ "ok": false, "error": message }));
+    }
     tracing::error!("{message}");
     EXIT_USAGE
 }
@@ -199,19 +231,32 @@ fn print_credentials(
 ) -> i32 {
     // The name goes into YAML verbatim: only a valid object name may.
     if !config::valid_dns_subdomain(secret_name) {
-        return usage(&format!(
-            "--secret-name {secret_name:?} is not a valid Kubernetes object name"
-        ));
+        return usage(
+            false,
+            &format!("--secret-name {secret_name:?} is not a valid Kubernetes object name"),
+        );
     }
     let source = match print::source(registry, region, profile) {
         Ok(s) => s,
-        Err(e) => return usage(&e),
+        Err(e) => return usage(false, &e),
     };
     let files = crate::aws_profile::AwsFiles::load();
     match runner::fetch(settings, &files, &source) {
         Ok(cred) => {
+            let text = match format {
+                print::Format::Github => {
+                    let output = std::env::var_os("GITHUB_OUTPUT")
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from);
+                    match print::github(&cred, output.as_deref()) {
+                        Ok(text) => text,
+                        Err(e) => return usage(false, &e),
+                    }
+                }
+                _ => print::render(format, &cred, secret_name),
+            };
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(print::render(format, &cred, secret_name).as_bytes());
+            let _ = stdout.write_all(text.as_bytes());
             let _ = stdout.flush();
             EXIT_OK
         }

@@ -3,7 +3,8 @@
 //! `{"HasValue":true,"NewValue":..}`), PUT it back whole. A partial PUT would reset fields.
 
 use super::config::OctopusConfig;
-use super::http::{Auth, Http, Response, no_conflicts, path_segment, percent_encode};
+use super::http::{Auth, Http, Response, RetryOn, path_segment};
+use super::redact::percent_encode;
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -79,7 +80,7 @@ impl Octopus {
         let url = format!("{}{path}", self.cfg.server);
         let resp = self
             .http
-            .send(Method::GET, &url, &self.auth(), None, &no_conflicts)
+            .send(Method::GET, &url, &self.auth(), None, RetryOn::Transient)
             .await?;
         if !resp.is_success() {
             return Err(self.error(what, &resp));
@@ -175,6 +176,7 @@ impl Target for Octopus {
             action: Action::Update,
             detail,
             problems: Vec::new(),
+            warnings: Vec::new(),
             state: Resolved {
                 space_id,
                 feed_id,
@@ -202,7 +204,13 @@ impl Target for Octopus {
         let url = format!("{}{}", self.cfg.server, feed_path(&space_id, &feed_id)?);
         let resp = self
             .http
-            .send(Method::PUT, &url, &self.auth(), Some(&feed), &no_conflicts)
+            .send(
+                Method::PUT,
+                &url,
+                &self.auth(),
+                Some(&feed),
+                RetryOn::Transient,
+            )
             .await?;
         if !resp.is_success() {
             return Err(self.error(&format!("updating feed {feed_id} failed"), &resp));

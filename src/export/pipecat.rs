@@ -3,7 +3,7 @@
 //! `authorizationToken`, never re-encoded. 409 `CONFLICT` is a documented retryable conflict.
 
 use super::config::PipecatConfig;
-use super::http::{Auth, Http};
+use super::http::{Auth, Http, RetryOn};
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const POLL_EVERY: Duration = Duration::from_millis(500);
+/// After a 202 the list may still show the set's old status for a moment (the update is
+/// applied asynchronously): an old `ready` is only believed once this much time has passed.
+const READY_GRACE: Duration = Duration::from_secs(3);
 
 pub struct Pipecat {
     pub http: Http,
@@ -48,7 +51,13 @@ impl Pipecat {
         let url = format!("{}/v1/secrets", self.cfg.base_url);
         let resp = self
             .http
-            .send(Method::GET, &url, &self.auth(), None, &conflict)
+            .send(
+                Method::GET,
+                &url,
+                &self.auth(),
+                None,
+                RetryOn::TransientOr(conflict),
+            )
             .await?;
         if !resp.is_success() {
             return Err(self.error("listing secret sets failed", &resp));
@@ -64,9 +73,13 @@ impl Pipecat {
             .find(|s| s.get("name").and_then(Value::as_str) == Some(self.cfg.secret_set.as_str())))
     }
 
-    /// Polls the list (an image pull secret cannot be read by name) until the set is `ready`.
-    async fn wait_until_ready(&self, limit: Duration) -> Result<(), TargetError> {
-        let deadline = tokio::time::Instant::now() + limit;
+    /// Polls the list (an image pull secret cannot be read by name) until the set is `ready`
+    /// with this update: a non-`ready` status was seen since the 202 (or the set is new), or
+    /// `READY_GRACE` has passed since it.
+    async fn wait_until_ready(&self, limit: Duration, updated: bool) -> Result<(), TargetError> {
+        let accepted = tokio::time::Instant::now();
+        let deadline = accepted + limit;
+        let mut seen_not_ready = !updated;
         loop {
             let set = self.find().await?;
             let field = |name: &str| {
@@ -74,9 +87,11 @@ impl Pipecat {
                     .and_then(|s| s.get(name))
                     .and_then(Value::as_str)
             };
+            // Before the update shows, the list may still carry the old set's ready or failed.
+            let current = seen_not_ready || accepted.elapsed() >= READY_GRACE;
             match field("status") {
-                Some("ready") => return Ok(()),
-                Some("failed") => {
+                Some("ready") if current => return Ok(()),
+                Some("failed") if current => {
                     return Err(TargetError(format!(
                         "secret set {} failed to provision: {}",
                         self.cfg.secret_set,
@@ -93,17 +108,26 @@ impl Pipecat {
                         status.unwrap_or("missing")
                     )));
                 }
-                _ => tokio::time::sleep(POLL_EVERY).await,
+                Some("ready" | "failed") => {}
+                _ => seen_not_ready = true,
             }
+            tokio::time::sleep(POLL_EVERY).await;
         }
     }
 }
 
-impl Target for Pipecat {
-    type State = ();
+/// The existing set's region (`None`: the set is created).
+pub struct Existing(Option<String>);
 
-    async fn plan(&self, cred: &Arc<Cred>) -> Result<Plan<()>, TargetError> {
+impl Target for Pipecat {
+    type State = Existing;
+
+    async fn plan(&self, cred: &Arc<Cred>) -> Result<Plan<Existing>, TargetError> {
         let existing = self.find().await?;
+        let region = existing
+            .as_ref()
+            .and_then(|set| set.get("region").and_then(Value::as_str))
+            .map(str::to_string);
         let action = match &existing {
             None => Action::Create,
             Some(set) => {
@@ -136,11 +160,12 @@ impl Target for Pipecat {
             action,
             detail,
             problems: Vec::new(),
-            state: (),
+            warnings: Vec::new(),
+            state: Existing(existing.map(|_| region.unwrap_or_default())),
         })
     }
 
-    async fn apply(&self, cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
+    async fn apply(&self, cred: &Arc<Cred>, plan: Plan<Existing>) -> Result<String, TargetError> {
         let url = format!(
             "{}/v1/secrets/{}",
             self.cfg.base_url,
@@ -151,19 +176,34 @@ impl Target for Pipecat {
             "host": cred.proxy_endpoint(),
             "secretValue": cred.auth.expose_secret(),
         });
-        if let Some(region) = &self.cfg.region {
+        // Left out, the region means the organization's default, and an existing set in
+        // another region would answer 400 "Cannot change region": send the set's own.
+        let existing = plan.state.0;
+        if let Some(region) = self
+            .cfg
+            .region
+            .as_ref()
+            .or(existing.as_ref())
+            .filter(|r| !r.is_empty())
+        {
             body["region"] = json!(region);
         }
         let resp = self
             .http
-            .send(Method::PUT, &url, &self.auth(), Some(&body), &conflict)
+            .send(
+                Method::PUT,
+                &url,
+                &self.auth(),
+                Some(&body),
+                RetryOn::TransientOr(conflict),
+            )
             .await?;
         if !resp.is_success() {
             return Err(self.error(&format!("PUT secret set {}", self.cfg.secret_set), &resp));
         }
         match self.cfg.wait_ready.filter(|d| !d.is_zero()) {
             Some(limit) => {
-                self.wait_until_ready(limit).await?;
+                self.wait_until_ready(limit, existing.is_some()).await?;
                 Ok(format!("secret set {} ready", self.cfg.secret_set))
             }
             None => Ok(format!(

@@ -13,6 +13,37 @@ pub enum Format {
     K8sSecret,
     /// Shell assignments: ECR_REGISTRY, ECR_USERNAME, ECR_PASSWORD, ECR_EXPIRES_AT.
     Env,
+    /// GitHub Actions: `::add-mask::` for the secrets on stdout; `registry`, `docker_username`,
+    /// `docker_password` appended to `$GITHUB_OUTPUT` (as aws-actions/amazon-ecr-login gives).
+    Github,
+}
+
+/// For `--print github`: appends the outputs to the `$GITHUB_OUTPUT` file and returns what
+/// goes to stdout (the mask commands, so the runner hides the values in every later log).
+pub fn github(
+    cred: &super::target::Cred,
+    output: Option<&std::path::Path>,
+) -> Result<String, String> {
+    use std::io::Write as _;
+    let path = output
+        .ok_or("--print github: GITHUB_OUTPUT is not set (run it in a GitHub Actions step)")?;
+    let lines = format!(
+        "registry={}\ndocker_username={}\ndocker_password={}\n",
+        cred.host,
+        cred.username,
+        cred.password.expose_secret()
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(|e| format!("cannot append to GITHUB_OUTPUT {}: {e}", path.display()))?;
+    Ok(format!(
+        "::add-mask::{}\n::add-mask::{}\n",
+        cred.password.expose_secret(),
+        cred.auth.expose_secret()
+    ))
 }
 
 fn docker_config(cred: &super::target::Cred) -> serde_json::Value {
@@ -38,6 +69,8 @@ pub fn render(format: Format, cred: &super::target::Cred, secret_name: &str) -> 
                 cred.host
             )
         }
+        // Written by `github`, which has a file to append to.
+        Format::Github => String::new(),
         Format::Env => format!(
             "ECR_REGISTRY='{}'\nECR_USERNAME='{}'\nECR_PASSWORD='{}'\nECR_EXPIRES_AT='{expires}'\n",
             cred.host,
@@ -54,13 +87,21 @@ pub fn source(
     profile: Option<String>,
 ) -> Result<Source, String> {
     let region = match (&registry, region) {
-        (Some(host), _) => match crate::registry::parse(host) {
-            Some(crate::registry::Registry::Private(p)) => p.region,
-            Some(crate::registry::Registry::Public { .. }) => {
-                crate::registry::PUBLIC_REGION.to_string()
+        (Some(host), wanted) => {
+            let own = match crate::registry::parse(host) {
+                Some(crate::registry::Registry::Private(p)) => p.region,
+                Some(crate::registry::Registry::Public { .. }) => {
+                    crate::registry::PUBLIC_REGION.to_string()
+                }
+                None => return Err(format!("--registry {host:?} is not an ECR registry host")),
+            };
+            if let Some(wanted) = wanted.filter(|w| *w != own) {
+                return Err(format!(
+                    "--region {wanted} conflicts with --registry {host} (a registry in {own}); drop --region"
+                ));
             }
-            None => return Err(format!("--registry {host:?} is not an ECR registry host")),
-        },
+            own
+        }
         (None, Some(r)) => r,
         (None, None) => std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))

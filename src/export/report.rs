@@ -4,7 +4,6 @@
 use super::target::Action;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -20,8 +19,12 @@ pub struct Row {
     pub duration: Duration,
     pub detail: String,
     pub error: Option<String>,
+    pub warnings: Vec<String>,
     /// Expiry of the token this target received (or would receive).
     pub token_expires_at: Option<OffsetDateTime>,
+    /// The token was written to the target (also when the run still fails it, e.g. a token
+    /// that lasts too short): the metrics then show that token's real expiry.
+    pub pushed: bool,
 }
 
 impl Row {
@@ -83,6 +86,9 @@ pub fn table(rows: &[Row], dry_run: bool) -> String {
     }
     let mut notes = String::new();
     for r in rows {
+        for w in &r.warnings {
+            notes.push_str(&format!("{}: warning: {w}\n", r.target));
+        }
         if let Some(e) = &r.error {
             notes.push_str(&format!("{}: error: {e}\n", r.target));
         } else if dry_run {
@@ -118,6 +124,7 @@ pub fn json(rows: &[Row], dry_run: bool) -> String {
                 "duration_ms": r.duration.as_millis() as u64,
                 "detail": r.detail,
                 "error": r.error,
+                "warnings": r.warnings,
                 "token_expires_at": r.token_expires_at.map(rfc3339),
             })
         })
@@ -128,6 +135,9 @@ pub fn json(rows: &[Row], dry_run: bool) -> String {
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     )
 }
+
+/// How long to wait for another run writing the same textfile.
+const METRICS_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 const METRICS: [(&str, &str, &str); 5] = [
     (
@@ -227,7 +237,13 @@ fn escape(v: &str) -> String {
 }
 
 /// Updates the textfile at `path` with this run's rows, keeping other targets' series.
+/// Read-merge-write under `<path>.lock`, so runs with different run locks (two configs, one
+/// textfile) do not lose each other's series.
 pub fn write_metrics(path: &Path, rows: &[Row], now: OffsetDateTime) -> std::io::Result<()> {
+    let mut lock_name = path.as_os_str().to_os_string();
+    lock_name.push(".lock");
+    let _lock = crate::fsutil::lock(Path::new(&lock_name), METRICS_LOCK_WAIT)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let previous = std::fs::read_to_string(path)
         .map(|t| read_previous(&t))
         .unwrap_or_default();
@@ -238,11 +254,11 @@ pub fn write_metrics(path: &Path, rows: &[Row], now: OffsetDateTime) -> std::io:
             .entry((r.target.clone(), r.kind.to_string()))
             .or_default();
         entry.insert(METRICS[0].0, now_s);
+        if let (true, Some(t)) = (r.pushed, r.token_expires_at) {
+            entry.insert(METRICS[2].0, t.unix_timestamp() as f64);
+        }
         if r.ok {
             entry.insert(METRICS[1].0, now_s);
-            if let Some(t) = r.token_expires_at {
-                entry.insert(METRICS[2].0, t.unix_timestamp() as f64);
-            }
             entry.insert(METRICS[4].0, 1.0);
         } else {
             *entry.entry(METRICS[3].0).or_insert(0.0) += 1.0;
@@ -263,25 +279,7 @@ pub fn write_metrics(path: &Path, rows: &[Row], now: OffsetDateTime) -> std::io:
             }
         }
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // node_exporter reads *.prom only, so the temp name must not end in .prom.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ecr-export.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]
@@ -299,7 +297,9 @@ mod tests {
             duration: Duration::from_millis(12),
             detail: String::new(),
             error: (!ok).then(|| "boom".to_string()),
+            warnings: Vec::new(),
             token_expires_at: Some(OffsetDateTime::UNIX_EPOCH + Duration::from_secs(5000)),
+            pushed: ok,
         }
     }
 

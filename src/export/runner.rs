@@ -4,10 +4,11 @@
 
 use super::config::{Config, Source, Target as TargetConfig, TargetKind};
 use super::docker_config::DockerConfig;
-use super::http::{Http, Redactor};
+use super::http::Http;
 use super::kubernetes::Kubernetes;
 use super::octopus::Octopus;
 use super::pipecat::Pipecat;
+use super::redact::Redactor;
 use super::report::Row;
 use super::runpod::Runpod;
 use super::target::{self, Cred, Outcome};
@@ -76,7 +77,34 @@ pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<C
         auth: credential.authorization_token.clone(),
         host,
         expires_at: credential.expires_at,
+        origin: credential.origin,
     })
+}
+
+/// Why a pushed token is not good enough: less than [`MIN_REMAINING`] left. The push still
+/// happens (it is the best token there is), but the run must not report success.
+pub fn short_token(cred: &Cred, now: time::OffsetDateTime) -> Option<String> {
+    let left = cred.expires_at - now;
+    if left >= MIN_REMAINING {
+        return None;
+    }
+    let secs = left.whole_seconds().max(0);
+    let why = match cred.origin {
+        crate::token::Origin::StaleCache => {
+            "the token refresh failed and the cache served an older token (see the log)"
+        }
+        _ => "the ECR API issued a short-lived token (a role session shorter than 12 h?)",
+    };
+    let until = cred
+        .expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Some(format!(
+        "pushed a token that lasts only {}h{:02}m (until {until}), less than the {} h minimum: {why}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        MIN_REMAINING.as_secs() / 3600
+    ))
 }
 
 enum Built {
@@ -147,7 +175,7 @@ fn target_deadline(config: &Config, t: &TargetConfig) -> Duration {
     const SEQUENTIAL_REQUESTS: u32 = 6;
     let retries = config.defaults.retries;
     let per_request = config.defaults.timeout.saturating_mul(retries + 1)
-        + super::http::MAX_RETRY_AFTER.saturating_mul(retries);
+        + super::retry::MAX_RETRY_AFTER.saturating_mul(retries);
     let wait_ready = match &t.kind {
         TargetKind::Pipecat(p) => p.wait_ready.unwrap_or_default(),
         _ => Duration::ZERO,
@@ -260,25 +288,42 @@ pub fn run(config: &Config, settings: &Settings, dry_run: bool) -> Vec<Row> {
                             "timed out: the target did not finish within {} s",
                             deadline.as_secs()
                         )),
+                        warnings: Vec::new(),
                     },
                 };
-                (index, outcome, started.elapsed(), cred.expires_at)
+                let short = short_token(&cred, time::OffsetDateTime::now_utc());
+                (index, outcome, started.elapsed(), short)
             });
         }
         while let Some(done) = tasks.join_next().await {
-            if let Ok((index, outcome, elapsed, expires)) = done {
+            if let Ok((index, outcome, elapsed, short)) = done {
                 let t = &config.targets[index];
+                let pushed = !dry_run && outcome.error.is_none();
+                let error = match (outcome.error, short) {
+                    (Some(e), _) => Some(redactor.redact(&e)),
+                    (None, Some(short)) if pushed => Some(short),
+                    (None, _) => None,
+                };
                 rows[index] = Some(Row {
                     target: t.name.clone(),
                     kind: t.type_name(),
                     source: t.source.clone(),
                     action: outcome.action,
-                    ok: outcome.error.is_none(),
+                    ok: error.is_none(),
                     dry_run,
                     duration: elapsed,
                     detail: redactor.redact(&outcome.detail),
-                    error: outcome.error.map(|e| redactor.redact(&e)),
-                    token_expires_at: Some(expires),
+                    error,
+                    warnings: outcome
+                        .warnings
+                        .iter()
+                        .map(|w| redactor.redact(w))
+                        .collect(),
+                    token_expires_at: creds
+                        .get(&t.source)
+                        .and_then(|c| c.as_ref().ok())
+                        .map(|c| c.expires_at),
+                    pushed,
                 });
             }
         }
@@ -316,6 +361,8 @@ fn failed_row(
         duration,
         detail: String::new(),
         error: Some(error),
+        warnings: Vec::new(),
         token_expires_at: expires,
+        pushed: false,
     }
 }

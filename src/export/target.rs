@@ -15,6 +15,8 @@ pub struct Cred {
     /// Registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
     pub host: String,
     pub expires_at: OffsetDateTime,
+    /// Where the token came from (a stale cache entry means the refresh failed).
+    pub origin: crate::token::Origin,
 }
 
 impl Cred {
@@ -54,6 +56,8 @@ pub struct Plan<S> {
     /// Parts that cannot be done (e.g. one namespace of several); `apply` still does the rest
     /// and then fails, a dry run reports them as the target's error.
     pub problems: Vec<String>,
+    /// Worth telling the user, but not a failure (e.g. docker would not read what we write).
+    pub warnings: Vec<String>,
     pub state: S,
 }
 
@@ -61,12 +65,6 @@ pub struct Plan<S> {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct TargetError(pub String);
-
-impl From<super::http::HttpError> for TargetError {
-    fn from(e: super::http::HttpError) -> Self {
-        TargetError(e.to_string())
-    }
-}
 
 pub trait Target: Send + Sync {
     type State: Send;
@@ -88,27 +86,31 @@ pub struct Outcome {
     pub action: Option<Action>,
     pub detail: String,
     pub error: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 /// Plans, then applies unless `dry_run`.
 pub async fn run<T: Target>(target: &T, cred: &Arc<Cred>, dry_run: bool) -> Outcome {
-    let plan = match target.plan(cred).await {
+    let mut plan = match target.plan(cred).await {
         Ok(plan) => plan,
         Err(e) => {
             return Outcome {
                 action: None,
                 detail: String::new(),
                 error: Some(e.0),
+                warnings: Vec::new(),
             };
         }
     };
     let action = plan.action;
+    let warnings = std::mem::take(&mut plan.warnings);
     if dry_run {
         let error = (!plan.problems.is_empty()).then(|| plan.problems.join("; "));
         return Outcome {
             action: Some(action),
             detail: plan.detail,
             error,
+            warnings,
         };
     }
     let detail = plan.detail.clone();
@@ -117,11 +119,13 @@ pub async fn run<T: Target>(target: &T, cred: &Arc<Cred>, dry_run: bool) -> Outc
             action: Some(action),
             detail: done,
             error: None,
+            warnings,
         },
         Err(e) => Outcome {
             action: Some(action),
             detail,
             error: Some(e.0),
+            warnings,
         },
     }
 }

@@ -9,7 +9,40 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-pub use support::{BIN, Moto, PythonServer};
+pub use support::{BIN, PythonServer};
+
+/// moto as ECR/STS (tests/support/moto_launcher.py), with the token lifetime it hands out.
+pub struct Moto {
+    server: PythonServer,
+}
+
+impl Moto {
+    pub fn start(token_lifetime: Duration) -> Moto {
+        let secs = token_lifetime.as_secs().to_string();
+        Moto {
+            server: PythonServer::start(
+                &repo().join("tests/support/moto_launcher.py"),
+                &["--expiry-seconds", &secs],
+            ),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Calls of one API seen so far, e.g. `ecr:GetAuthorizationToken`.
+    pub fn count(&self, api: &str) -> u64 {
+        serde_json::from_str::<serde_json::Value>(&support::http(
+            self.server.port,
+            "GET",
+            "/_test/calls",
+        ))
+        .ok()
+        .and_then(|v| v[api].as_u64())
+        .unwrap_or(0)
+    }
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,8 +82,29 @@ impl Proc {
         self.call("POST", &format!("/_test/fault?mode={mode}&count={count}"));
     }
 
+    /// A fault with the full convention (tests/fakes/fakebase.py), e.g.
+    /// `mode=lost&method=POST&path=/v2/registries&count=1`.
+    pub fn fault_on(&self, query: &str) {
+        self.call("POST", &format!("/_test/fault?{query}"));
+    }
+
     pub fn reset(&self) {
         self.call("POST", "/_test/reset");
+    }
+
+    /// Request bodies seen since the last reset, with their method and path.
+    pub fn bodies(&self) -> Vec<(String, String, String)> {
+        self.state()["calls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        let s = |i: usize| c[i].as_str().unwrap_or("").to_string();
+                        (s(0), s(1), s(2))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Product calls seen since the last reset.
@@ -136,9 +190,14 @@ impl Run {
 }
 
 impl World {
+    /// moto issuing 12-hour tokens, like the real service.
     pub fn new() -> World {
+        World::with_token_lifetime(Duration::from_secs(12 * 3600))
+    }
+
+    pub fn with_token_lifetime(lifetime: Duration) -> World {
         World {
-            moto: Moto::start(),
+            moto: Moto::start(lifetime),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }

@@ -8,11 +8,23 @@ API conventions). This module only adds what every fake needs:
 * loopback-only ThreadingHTTPServer speaking HTTP/1.1, port 0 + --port-file for the tests;
 * --latency-ms: every product request waits this long first (the benchmark uses 50 ms);
 * a call log and fault injection, on control endpoints the product never uses:
-    GET  /_test/state                    -> {"calls": [[method, path], ...], "state": {...}}
-    POST /_test/fault?mode=M&count=N     -> M: none | auth | 429 | 500 | hang | echo (+ fake-specific);
-                                            count: how many requests it affects (default: all)
+    GET  /_test/state                    -> {"calls": [[method, path, body], ...], "state": {...}}
     POST /_test/reset                    -> clear calls and the fault (state kept)
+    POST /_test/fault?mode=M[&count=N][&method=METHOD][&path=PATH][&retry_after=S][&location=URL]
+      one fault convention for every fake:
+      * count: how many matching requests it affects (default: all);
+      * method / path: only requests with this method / this path (exact, or a prefix when it
+        ends in `*`; the query string is not part of it) are affected, others pass;
+      * M, answered here the same way by every fake:
+          hang     -> never answer (the client times out);
+          redirect -> 307 to `location` (another port: tests check nothing follows it);
+          lost     -> the request is processed and stored, then no answer (client timeout);
+          drop     -> the request is processed and stored, then the connection is closed;
+        and in the platform's own error shape (each fake's `fault`):
+          auth -> 401; 429 -> 429 with Retry-After: S (default 1); 500; echo (the write's body
+          echoed in a 400); plus fake-specific modes.
 """
+import io
 import argparse
 import json
 import threading
@@ -33,14 +45,21 @@ class Fake:
         self.latency = latency_ms / 1000.0
         self.state = {}
 
-    def take_fault(self):
+    def take_fault(self, method, route):
+        """The fault for this request ("none" if none applies), consuming one count."""
         with self.lock:
-            mode, count = self.fault["mode"], self.fault["count"]
+            f = self.fault
+            mode, count = f["mode"], f["count"]
             if mode == "none" or count == 0:
-                return "none"
+                return "none", f
+            if f.get("method") and f["method"] != method:
+                return "none", f
+            path = f.get("path")
+            if path and not (route.startswith(path[:-1]) if path.endswith("*") else route == path):
+                return "none", f
             if count > 0:
-                self.fault["count"] = count - 1
-            return mode
+                f["count"] = count - 1
+            return mode, f
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -85,12 +104,26 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(method)
         fake = self.fake
         with fake.lock:
-            fake.calls.append([method, self.path])
+            fake.calls.append([method, self.path, self._raw[:8192].decode(errors="replace")])
         if fake.latency:
             time.sleep(fake.latency)
-        mode = fake.take_fault()
+        mode, spec = fake.take_fault(method, self.route)
+        self.retry_after = spec.get("retry_after") or "1"
         if mode == "hang":
             HANG.wait(3600)
+            return
+        if mode == "redirect":
+            return self.send(307, {"moved": True}, headers={"Location": spec.get("location", "")})
+        if mode in ("lost", "drop"):
+            # The server does the work, and the answer never reaches the client.
+            real, self.wfile = self.wfile, io.BytesIO()
+            try:
+                self.dispatch(method)
+            finally:
+                self.wfile = real
+            if mode == "lost":
+                HANG.wait(3600)
+            self.close_connection = True
             return
         if mode != "none" and self.fault(mode, method):
             return
@@ -102,8 +135,10 @@ class Handler(BaseHTTPRequestHandler):
             with fake.lock:
                 return self.send(200, {"calls": fake.calls, "state": fake.state})
         if self.route == "/_test/fault" and method == "POST":
+            q = self.query
             with fake.lock:
-                fake.fault = {"mode": self.query.get("mode", "none"), "count": int(self.query.get("count", "-1"))}
+                fake.fault = {"mode": q.get("mode", "none"), "count": int(q.get("count", "-1")), "method": q.get("method"),
+                              "path": q.get("path"), "retry_after": q.get("retry_after"), "location": q.get("location")}
             return self.send(200, {"ok": True})
         if self.route == "/_test/reset" and method == "POST":
             with fake.lock:

@@ -41,7 +41,7 @@ class Kube(Handler):
         if mode == "auth":
             self.send(401, status(401, "Unauthorized", "Unauthorized"))
         elif mode == "429":
-            self.send(429, status(429, "TooManyRequests", "too many requests, please try again later", {"retryAfterSeconds": 1}), headers={"Retry-After": "1"})
+            self.send(429, status(429, "TooManyRequests", "too many requests, please try again later", {"retryAfterSeconds": int(self.retry_after)}), headers={"Retry-After": self.retry_after})
         elif mode == "500":
             self.send(500, status(500, "InternalError", "Internal error occurred: etcdserver: request timed out"))
         else:

@@ -58,7 +58,7 @@ class Octopus(Handler):
         if mode == "auth":
             self.send(401, err("You must be logged in to perform this action. Please provide a valid API key or log in again."))
         elif mode == "429":
-            self.send(429, err("Too many requests"), headers={"Retry-After": "1"})
+            self.send(429, err("Too many requests"), headers={"Retry-After": self.retry_after})
         elif mode == "500":
             self.send(500, err("There was a problem with your request.", ["An unexpected error occurred"]))
         elif mode == "echo" and method != "GET":  # reads pass, the write is echoed

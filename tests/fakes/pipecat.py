@@ -5,7 +5,11 @@
 * PUT /v1/secrets/{setName} (Bearer private key) with
   {"isImagePullSecret": true, "host": uri, "secretValue": base64("user:token"), "region"?}
   -> 202 {"status": "OK", "region": ...}; provisioning is asynchronous: the set is `pending`,
-  then `ready` (--ready-after seconds later).
+  then `ready` (--ready-after seconds later). A `region` left out means the organization's
+  default region (the first of --regions), also for an existing set: a set in another region
+  then answers 400 "Cannot change region".
+* After a PUT the list keeps showing the set's previous status for --status-lag seconds (the
+  update is applied asynchronously), so an old `ready` is not proof the update is done.
 * GET /v1/secrets -> {"sets": [{"name", "type": "secret"|"imagePullSecret", "region", "status", "errorMessage"?}]}
 * GET /v1/secrets/{setName} for an image pull secret -> 400 "Cannot retrieve image pull secrets by name".
 * Errors: {"error": "...", "code": "..."}: 400 GENERIC_BAD_REQUEST (missing fields, regular set,
@@ -35,7 +39,7 @@ class Pipecat(Handler):
         if mode == "auth":
             self.send(401, err("UNAUTHORIZED", "Unauthorized"))
         elif mode == "429":
-            self.send(429, err("RATE_LIMITED", "Too many requests"), headers={"Retry-After": "1"})
+            self.send(429, err("RATE_LIMITED", "Too many requests"), headers={"Retry-After": self.retry_after})
         elif mode == "500":
             self.send(500, err("INTERNAL_SERVER_ERROR", "Internal server error"))
         elif mode == "echo" and method != "GET":  # reads pass, the write is echoed
@@ -70,7 +74,8 @@ class Pipecat(Handler):
             if self.route == "/v1/secrets" and method == "GET":
                 out = []
                 for name, s in sorted(self.sets().items()):
-                    item = {"name": name, "type": s["type"], "region": s["region"], "status": s["status"]}
+                    shown = s["shown_status"] if time.time() < s.get("shown_until", 0) else s["status"]
+                    item = {"name": name, "type": s["type"], "region": s["region"], "status": shown}
                     if s.get("errorMessage"):
                         item["errorMessage"] = s["errorMessage"]
                     out.append(item)
@@ -112,26 +117,33 @@ class Pipecat(Handler):
             existing = self.sets().get(name)
             if existing and existing["type"] == "secret":
                 return self.send(400, err("GENERIC_BAD_REQUEST", "Cannot update existing regular secrets to image pull secrets"))
-            if existing and region and region != existing["region"]:
-                return self.send(400, err("GENERIC_BAD_REQUEST", f"Secret already exists in region '{existing['region']}'. Cannot change region to '{region}'."))
-            final_region = existing["region"] if existing else (region or fake.regions[0])
+            wanted = region or fake.regions[0]
+            if existing and wanted != existing["region"]:
+                return self.send(400, err("GENERIC_BAD_REQUEST", f"Secret already exists in region '{existing['region']}'. Cannot change region to '{wanted}'."))
+            now = time.time()
             self.sets()[name] = {
                 "type": "imagePullSecret",
-                "region": final_region,
+                "region": wanted,
                 "status": "pending",
-                "ready_at": time.time() + fake.ready_after,
+                "shown_status": (existing or {}).get("status", "pending"),
+                "shown_until": now + fake.status_lag,
+                "ready_at": now + fake.status_lag + fake.ready_after,
                 "host": body["host"].rstrip("/") + "/",
                 "secretValue": body["secretValue"],
                 "writes": (existing or {}).get("writes", 0) + 1,
             }
-            return self.send(202, {"status": "OK", "region": final_region})
+            return self.send(202, {"status": "OK", "region": wanted})
 
 
 def setup(fake, args):
     fake.api_key = args.api_key
     fake.ready_after = args.ready_after
     fake.regions = ["us-west", "eu-central"]
+    fake.status_lag = args.status_lag
     fake.state["sets"] = {}
+    if args.existing:
+        name, region = args.existing.split(":")
+        fake.state["sets"][name] = {"type": "imagePullSecret", "region": region, "status": "ready", "ready_at": 0, "writes": 0}
     if args.regular_set:
         fake.state["sets"][args.regular_set] = {"type": "secret", "region": "us-west", "status": "ready", "ready_at": 0, "fields": ["A"]}
 
@@ -144,5 +156,7 @@ if __name__ == "__main__":
             (["--api-key"], {"default": "pk_test_pipecat_key"}),
             (["--ready-after"], {"type": float, "default": 0.3}),
             (["--regular-set"], {"default": None}),
+            (["--status-lag"], {"type": float, "default": 0}),
+            (["--existing"], {"default": None, "help": "NAME:REGION of a ready image pull secret set"}),
         ],
     )

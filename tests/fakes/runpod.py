@@ -7,7 +7,11 @@ REST v2 (Bearer API key; errors are RFC 9457 application/problem+json {"title","
 * POST   /v2/registries        {"name","username","password"} (all required, minLength 1,
                                 additionalProperties false) -> 201 {"id","name"}
 * PATCH  /v2/registries/{id}   {"username" 1..191, "password" 1..16384} -> 200 {"id","name"}; 404 if missing
-  (--no-patch: the route does not exist -> 404, as in the Aug 2026 spec; the client must fall back)
+* /v2 is served only to accounts enabled for it (Runpod's MCP server and clients: an
+  off-allowlist account gets 401 or 403 there); --v2 selects the account:
+    on (default) | gated401 | gated403 (every /v2 path answers that status) |
+    nopatch (the PATCH route does not exist -> 404, as in the Aug 2026 spec; also --no-patch) |
+    patch422 (PATCH answers 422: its body is not in the published spec)
 * every response carries RateLimit / RateLimit-Policy; 429 carries Retry-After (seconds).
 GraphQL (POST /graphql, Bearer; errors inside HTTP 200 as {"errors":[{"message"}]}, bad key -> 401):
 * query { myself { containerRegistryCreds { id name } } }
@@ -43,7 +47,7 @@ class Runpod(Handler):
         if mode == "auth":
             self.problem(401, "Unauthorized", "Invalid or missing API key")
         elif mode == "429":
-            self.problem(429, "Too Many Requests", "Rate limit exceeded", {"Retry-After": "1"})
+            self.problem(429, "Too Many Requests", "Rate limit exceeded", {"Retry-After": self.retry_after})
         elif mode == "500":
             self.problem(500, "Internal Server Error", "Something went wrong")
         elif mode == "echo" and method != "GET":  # reads pass, the write is echoed
@@ -67,6 +71,9 @@ class Runpod(Handler):
         with fake.lock:
             if self.route == "/graphql" and method == "POST":
                 return self.graphql()
+            if self.route.startswith("/v2") and fake.v2 in ("gated401", "gated403"):
+                code = int(fake.v2[-3:])
+                return self.problem(code, "Unauthorized" if code == 401 else "Forbidden", "this account does not have access to the REST API v2")
             if self.route == "/v2/registries":
                 if method == "GET":
                     return self.send(200, {"registries": [{"id": i, "name": r["name"]} for i, r in self.regs().items()]}, headers=RATE)
@@ -83,8 +90,10 @@ class Runpod(Handler):
             m = re.fullmatch(r"/v2/registries/([^/]+)", self.route)
             if m:
                 rid = unquote(m.group(1))
-                if method == "PATCH" and fake.no_patch:
+                if method == "PATCH" and fake.v2 == "nopatch":
                     return self.problem(404, "Not Found", "no route for PATCH " + self.route)
+                if method == "PATCH" and fake.v2 == "patch422":
+                    return self.problem(422, "Unprocessable Entity", "request body does not match the schema")
                 reg = self.regs().get(rid)
                 if reg is None:
                     return self.problem(404, "Not Found", "registry credential not found")
@@ -127,11 +136,11 @@ class Runpod(Handler):
 
 def setup(fake, args):
     fake.api_key = args.api_key
-    fake.no_patch = args.no_patch
+    fake.v2 = "nopatch" if args.no_patch else args.v2
     fake.state["registries"] = {}
     if args.existing:
         fake.state["registries"][args.existing] = {"name": "ECR Credentials", "username": "old", "password": "old", "writes": 0}
 
 
 if __name__ == "__main__":
-    serve(Runpod, setup, [(["--api-key"], {"default": "rpa_test_runpod_key"}), (["--no-patch"], {"action": "store_true"}), (["--existing"], {"default": ""})])
+    serve(Runpod, setup, [(["--api-key"], {"default": "rpa_test_runpod_key"}), (["--no-patch"], {"action": "store_true"}), (["--v2"], {"default": "on", "choices": ["on", "gated401", "gated403", "nopatch", "patch422"]}), (["--existing"], {"default": ""})])

@@ -74,18 +74,23 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.err(name, "missing required key"))
     }
 
+    /// A duration: `"30s"`, `"5m"`, `"1h30m"`, or a bare number of seconds (`30`).
     pub fn opt_duration(&mut self, name: &str) -> Result<Option<Duration>, ConfigError> {
-        match self.opt_str(name)? {
-            None => Ok(None),
-            Some(s) => parse_duration(&s).map(Some).ok_or_else(|| {
-                self.err(
-                    name,
-                    format!(
-                        "invalid duration {s:?} (use e.g. \"30s\", \"5m\", \"1h\"; at most a week)"
-                    ),
-                )
-            }),
-        }
+        let text = match self.map.remove(name) {
+            None => return Ok(None),
+            Some(Value::Integer(n)) => n.to_string(),
+            Some(Value::Float(x)) => x.to_string(),
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(self.err(name, "expected a duration such as \"30s\" or 30")),
+        };
+        parse_duration(&text).map(Some).ok_or_else(|| {
+            self.err(
+                name,
+                format!(
+                    "invalid duration {text:?} (use e.g. \"30s\", \"5m\", \"1h\" or 30 for seconds; at most a week)"
+                ),
+            )
+        })
     }
 
     pub fn str_list(&mut self, name: &str) -> Result<Vec<String>, ConfigError> {
@@ -106,10 +111,19 @@ impl<'a> Fields<'a> {
     /// error. Resolved only when `resolve` (the target is selected), so an unselected target's
     /// missing variable does not block a run; its shape is checked either way.
     pub fn secret(&mut self, name: &str, resolve: bool) -> Result<SecretString, ConfigError> {
-        let value = self
-            .map
-            .remove(name)
-            .ok_or_else(|| self.err(name, format!("missing required key ({SECRET_FORMS})")))?;
+        self.opt_secret(name, resolve)?
+            .ok_or_else(|| self.err(name, format!("missing required key ({SECRET_FORMS})")))
+    }
+
+    /// Like [`Fields::secret`], for an optional key.
+    pub fn opt_secret(
+        &mut self,
+        name: &str,
+        resolve: bool,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let Some(value) = self.map.remove(name) else {
+            return Ok(None);
+        };
         let table = match value {
             Value::String(_) => {
                 return Err(self.err(
@@ -131,11 +145,11 @@ impl<'a> Fields<'a> {
             }
         };
         if !resolve {
-            return Ok(SecretString::from(String::new()));
+            return Ok(Some(SecretString::from(String::new())));
         }
         match reference {
             Ok(var) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_string())),
+                Ok(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
                 _ => Err(self.err(
                     name,
                     format!("environment variable {var} is not set or empty"),
@@ -154,20 +168,55 @@ impl<'a> Fields<'a> {
                 if text.is_empty() {
                     return Err(self.err(name, format!("key file {} is empty", path.display())));
                 }
-                Ok(SecretString::from(text))
+                Ok(Some(SecretString::from(text)))
             }
         }
     }
 
-    /// An `http(s)://` base URL without a trailing slash; `default` None makes it required.
-    pub fn url(&mut self, name: &str, default: Option<&str>) -> Result<String, ConfigError> {
+    pub fn opt_bool(&mut self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.map.remove(name) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(b)),
+            Some(_) => Err(self.err(name, "expected true or false")),
+        }
+    }
+
+    /// A base URL without a trailing slash; `default` None makes it required. The API key is
+    /// sent there, so plain `http://` is refused unless the host is loopback or the target
+    /// sets `allow_http = true`, and `user:pass@` is refused always.
+    pub fn url(
+        &mut self,
+        name: &str,
+        default: Option<&str>,
+        allow_http: bool,
+    ) -> Result<String, ConfigError> {
         let url = match (self.opt_str(name)?, default) {
             (Some(url), _) => url,
             (None, Some(default)) => default.to_string(),
             (None, None) => return Err(self.err(name, "missing required key")),
         };
-        check_url(&url).map_err(|why| self.err(name, why))?;
+        check_url(&url, allow_http).map_err(|why| self.err(name, why))?;
         Ok(url.trim_end_matches('/').to_string())
+    }
+
+    /// Refuses keys outside `known` (checked before anything else, so a typo is reported as
+    /// the typo, with the key it probably meant, not as that key missing).
+    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
+        let Some(extra) = self.map.keys().find(|k| !known.contains(&k.as_str())) else {
+            return Ok(());
+        };
+        let near = known
+            .iter()
+            .filter(|k| edit_distance(k, extra) <= 2)
+            .min_by_key(|k| edit_distance(k, extra));
+        let reason = match near {
+            Some(near) if !self.map.contains_key(*near) => {
+                format!("unknown key (did you mean `{near}`? `{near}` is not set)")
+            }
+            Some(near) => format!("unknown key (did you mean `{near}`?)"),
+            None => format!("unknown key (expected one of: {})", known.join(", ")),
+        };
+        Err(self.err(extra, reason))
     }
 
     pub fn finish(self) -> Result<(), ConfigError> {
@@ -178,14 +227,85 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#']) => Ok(()),
-        _ => Err(format!(
-            "invalid URL {url:?} (expected http:// or https://, no query)"
-        )),
+fn check_url(url: &str, allow_http: bool) -> Result<(), String> {
+    let (plain, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => {
+            return Err("invalid URL (expected https://HOST[:PORT][/PATH])".to_string());
+        }
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "credentials in the URL (user:pass@) are not allowed; use api_key = { env = ... }"
+                .to_string(),
+        );
+    }
+    if authority.is_empty() || rest.contains(['?', '#']) {
+        return Err("invalid URL (expected https://HOST[:PORT][/PATH], no query)".to_string());
+    }
+    if plain && !allow_http && !is_loopback(authority) {
+        return Err(format!(
+            "plain http:// would send the API key unencrypted to {authority}; use https:// (or set allow_http = true on this target)"
+        ));
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Levenshtein distance, for "did you mean" on short key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_unless_loopback_or_allowed() {
+        assert!(check_url("https://api.runpod.io", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_url("http://localhost/x", false).is_ok());
+        assert!(check_url("http://[::1]:9", false).is_ok());
+        assert!(check_url("http://octopus.internal", false).is_err());
+        assert!(check_url("http://octopus.internal", true).is_ok());
+        assert!(check_url("http://127.0.0.1.evil.example", false).is_err());
+        let e = check_url("https://user:pw@octopus.example", true).unwrap_err();
+        assert!(!e.contains("pw"), "{e}");
+        assert!(check_url("https://o.example/api?key=1", false).is_err());
+        assert!(check_url("ftp://o.example", false).is_err());
+    }
+
+    #[test]
+    fn near_keys_are_suggested() {
+        assert_eq!(edit_distance("paht", "path"), 2);
+        assert_eq!(edit_distance("path", "path"), 0);
+        assert_eq!(edit_distance("namespace", "namespaces"), 1);
     }
 }

@@ -26,20 +26,33 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Namespaces skipped by globs unless named explicitly.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
-/// A config error: `file: key: reason`.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {key}: {reason}")]
+/// A config error: `file: key: reason` (`file: reason` when it is not about one key).
+#[derive(Debug)]
 pub struct ConfigError {
     pub file: String,
     pub key: String,
     pub reason: String,
 }
 
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.key.as_str() {
+            "" => write!(f, "{}: {}", self.file, self.reason),
+            key => write!(f, "{}: {key}: {}", self.file, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 #[derive(Debug, Clone)]
 pub struct Defaults {
     pub timeout: Duration,
     pub retries: u32,
     pub concurrency: usize,
+    /// Where a summary of a run with failed targets is POSTed (a Slack/Teams webhook URL is
+    /// itself a secret: a reference, like the API keys).
+    pub notify_url: Option<secrecy::SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,9 +101,17 @@ pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Con
         key: key.to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err("-", format!("cannot read the config file: {e}")))?;
-    warn_if_readable_by_others(path, "config file");
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (create it: see the example config in the README's Export section, or \
+             install/deploy/kubernetes/configmap.yaml; or print credentials without a config: \
+             `docker-credential-ecr-login export --print env --region REGION`)"
+        } else {
+            ""
+        };
+        err("", format!("cannot read the config file: {e}{hint}"))
+    })?;
+    warn_if_writable_by_others(path);
     parse(&text, path, selected, home)
 }
 
@@ -119,7 +140,7 @@ pub fn parse(
     let cx = Cx { file: &file, home };
     let table: Table = text
         .parse::<Table>()
-        .map_err(|e| cx.err("-", toml_error(text, &e)))?;
+        .map_err(|e| cx.err("", toml_error(text, &e)))?;
     for key in table.keys() {
         if !matches!(key.as_str(), "defaults" | "source" | "target") {
             return Err(cx.err(
@@ -144,9 +165,11 @@ fn parse_defaults(cx: &Cx, value: Option<&Value>) -> Result<Defaults, ConfigErro
         timeout: DEFAULT_TIMEOUT,
         retries: DEFAULT_RETRIES,
         concurrency: DEFAULT_CONCURRENCY,
+        notify_url: None,
     };
     let Some(value) = value else { return Ok(d) };
     let mut f = Fields::new(cx, "defaults", value)?;
+    f.reject_unknown(&["timeout", "retries", "concurrency", "notify_url"])?;
     match f.opt_duration("timeout")? {
         Some(t) if t.is_zero() => return Err(f.err("timeout", "must be more than zero")),
         Some(t) => d.timeout = t,
@@ -161,6 +184,18 @@ fn parse_defaults(cx: &Cx, value: Option<&Value>) -> Result<Defaults, ConfigErro
         None => {}
         Some(Value::Integer(n)) if (1..=256).contains(&n) => d.concurrency = n as usize,
         Some(_) => return Err(f.err("concurrency", "expected an integer from 1 to 256")),
+    }
+    d.notify_url = f.opt_secret("notify_url", true)?;
+    if let Some(url) = &d.notify_url {
+        use secrecy::ExposeSecret as _;
+        if !url.expose_secret().starts_with("https://")
+            && !url.expose_secret().starts_with("http://")
+        {
+            return Err(f.err(
+                "notify_url",
+                "the referenced value is not an http(s):// URL",
+            ));
+        }
     }
     f.finish()?;
     Ok(d)
@@ -183,6 +218,7 @@ fn parse_sources(cx: &Cx, value: Option<&Value>) -> Result<Vec<Source>, ConfigEr
     let mut names = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let mut f = Fields::new(cx, &format!("source[{i}]"), item)?;
+        f.reject_unknown(&["name", "registry", "region", "profile", "role_arn"])?;
         let name = f.opt_str("name")?;
         if name.is_none() && items.len() > 1 {
             return Err(f.err("name", "required when there is more than one [[source]]"));
@@ -271,8 +307,8 @@ fn parse_targets(
         }
     }
     let mut targets = Vec::new();
-    for (i, (item, name)) in items.iter().zip(names).enumerate() {
-        let prefix = format!("target[{i}]");
+    for (item, name) in items.iter().zip(names) {
+        let prefix = format!("target {name:?}");
         let mut f = Fields::new(cx, &prefix, item)?;
         f.map.remove("name");
         let kind = f.str("type")?;
@@ -290,6 +326,29 @@ fn parse_targets(
         }
     }
     Ok(targets)
+}
+
+/// Warns when others could change the config (it decides where credentials go). Being
+/// readable is fine: it holds only references to secrets (inline secrets are refused), so the
+/// shipped Kubernetes CronJob can mount it 0440 without a warning every run.
+pub fn warn_if_writable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o022 != 0 {
+                let line = format!(
+                    "warning: config file {} is writable by group or others (mode {:o}); run `chmod go-w {}`",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+                eprintln!("{line}");
+                tracing::warn!("{line}");
+            }
+        }
+    }
 }
 
 /// Warns (as ssh does) when a file holding secrets is group- or world-readable.
@@ -355,22 +414,22 @@ mod tests {
         let cases = [
             (
                 "[[target]]\nname=\"a\"\ntype=\"ftp\"\n",
-                "target[0].type",
+                "target \"a\".type",
                 "unknown target type",
             ),
             (
                 "[[target]]\nname=\"a\"\ntype=\"runpod\"\napi_key=\"inline\"\nregistry_auth=\"x\"\n",
-                "target[0].api_key",
+                "target \"a\".api_key",
                 "inline secrets",
             ),
             (
                 "[[target]]\nname=\"a\"\ntype=\"runpod\"\n",
-                "target[0].registry_auth",
+                "target \"a\".registry_auth",
                 "missing",
             ),
             (
                 "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\nsource=\"nope\"\n",
-                "target[0].source",
+                "target \"a\".source",
                 "unknown source",
             ),
             (
@@ -380,12 +439,23 @@ mod tests {
             ),
             (
                 "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\ncolour=1\n",
-                "target[0].colour",
+                "target \"a\".colour",
                 "unknown key",
             ),
             (
+                // A typo names the typo and the key it meant, not "path: missing".
+                "[[target]]\nname=\"a\"\ntype=\"docker-config\"\npaht=\"/x\"\n",
+                "target \"a\".paht",
+                "unknown key (did you mean `path`? `path` is not set)",
+            ),
+            (
+                "[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={env=\"K\"}\nbase_url=\"http://runpod.example\"\n",
+                "target \"a\".base_url",
+                "plain http://",
+            ),
+            (
                 "[[target]]\nname=\"a\"\ntype=\"runpod\"\nregistry_auth=\"x\"\napi_key={file=\"/nonexistent/key\"}\n",
-                "target[0].api_key",
+                "target \"a\".api_key",
                 "cannot read key file",
             ),
         ];
@@ -423,6 +493,15 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_number_is_seconds() {
+        let cfg = parse_str(&format!(
+            "[defaults]\ntimeout=30\n{SOURCE}[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(cfg.defaults.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
     fn zero_timeout_and_missing_server_are_errors() {
         let e = parse_str(&format!(
             "[defaults]\ntimeout=\"0s\"\n{SOURCE}[[target]]\nname=\"a\"\ntype=\"docker-config\"\npath=\"/x\"\n"
@@ -435,7 +514,7 @@ mod tests {
         ))
         .err()
         .expect("no server");
-        assert_eq!(e.key, "target[0].server");
+        assert_eq!(e.key, "target \"a\".server");
         assert!(e.reason.contains("missing required key"), "{e}");
     }
 }

@@ -93,6 +93,39 @@ pub(super) fn parse_kind(
     kind: &str,
     resolve: bool,
 ) -> Result<Option<TargetKind>, ConfigError> {
+    let known: &[&str] = match kind {
+        "pipecat" => &[
+            "secret_set",
+            "region",
+            "base_url",
+            "wait_ready",
+            "api_key",
+            "allow_http",
+        ],
+        "runpod" => &["registry_auth", "base_url", "api_key", "allow_http"],
+        "octopus" => &[
+            "server",
+            "space",
+            "feed",
+            "api_key",
+            "allow_http",
+            "base_url",
+        ],
+        "kubernetes" => &[
+            "kubeconfig",
+            "context",
+            "namespaces",
+            "exclude_namespaces",
+            "secret_name",
+            "service_accounts",
+        ],
+        "docker-config" => &["path"],
+        other => {
+            return Err(f.err("type", format!("unknown target type {other:?} (expected pipecat, runpod, octopus, kubernetes or docker-config)")));
+        }
+    };
+    f.reject_unknown(known)?;
+    let allow_http = f.opt_bool("allow_http")?.unwrap_or(false);
     let parsed = match kind {
         "pipecat" => {
             let secret_set = f.str("secret_set")?;
@@ -102,14 +135,14 @@ pub(super) fn parse_kind(
             TargetKind::Pipecat(PipecatConfig {
                 secret_set,
                 region: f.opt_str("region")?,
-                base_url: f.url("base_url", Some("https://api.pipecat.daily.co"))?,
+                base_url: f.url("base_url", Some("https://api.pipecat.daily.co"), allow_http)?,
                 wait_ready: f.opt_duration("wait_ready")?,
                 api_key: f.secret("api_key", resolve)?,
             })
         }
         "runpod" => TargetKind::Runpod(RunpodConfig {
             registry_auth: f.str("registry_auth")?,
-            base_url: f.url("base_url", Some("https://api.runpod.io"))?,
+            base_url: f.url("base_url", Some("https://api.runpod.io"), allow_http)?,
             api_key: f.secret("api_key", resolve)?,
         }),
         "octopus" => {
@@ -117,7 +150,7 @@ pub(super) fn parse_kind(
                 return Err(f.err("base_url", "octopus uses `server` for its base URL"));
             }
             TargetKind::Octopus(OctopusConfig {
-                server: f.url("server", None)?,
+                server: f.url("server", None, allow_http)?,
                 space: f.str("space")?,
                 feed: f.str("feed")?,
                 api_key: f.secret("api_key", resolve)?,
@@ -163,9 +196,8 @@ pub(super) fn parse_kind(
             let path = crate::settings::expand_tilde(Path::new(&f.str("path")?), f.home());
             TargetKind::DockerConfig(DockerConfigConfig { path })
         }
-        other => {
-            return Err(f.err("type", format!("unknown target type {other:?} (expected pipecat, runpod, octopus, kubernetes or docker-config)")));
-        }
+        // Every type was matched above; this arm only keeps the match total.
+        _ => return Err(f.err("type", "unknown target type")),
     };
     Ok(resolve.then_some(parsed))
 }
