@@ -25,17 +25,14 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub const CACHE_FILE: &str = "cache.json";
 const FORMAT_VERSION: &str = "1.0";
-/// How often a waiter re-tries a held lock.
-const LOCK_POLL: Duration = Duration::from_millis(5);
 /// A torn `cache.json` younger than this may be a write in progress (the Go helper truncates
 /// and rewrites in place); older, nobody is finishing it.
 const TORN_WRITE_GRACE: Duration = Duration::from_secs(60);
@@ -118,13 +115,7 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// A held lock; released when dropped (the file descriptor closes).
-#[derive(Debug)]
-pub struct LockGuard {
-    _file: File,
-    /// The lock was held by someone else when we asked: they may have refreshed the entry.
-    pub waited: bool,
-}
+pub use crate::fsutil::LockGuard;
 
 /// Why a cache directory is not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,18 +281,9 @@ impl Cache {
     }
 
     fn write_atomically(&self, file: &CacheFile) -> std::io::Result<()> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".cache.json.tmp")
-            .tempfile_in(&self.dir)?;
-        serde_json::to_writer_pretty(&mut tmp, file).map_err(std::io::Error::other)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.file_path()).map_err(|e| e.error)?;
-        // Make the rename durable too; best effort (only costs a refetch if lost).
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        let mut bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        crate::fsutil::write_atomic(&self.file_path(), &bytes, 0o600)
     }
 
     fn ensure_dir(&self) -> std::io::Result<()> {
@@ -322,31 +304,15 @@ impl Cache {
         self.lock_path(&self.dir.join(format!(".lock-{name}")), wait)
     }
 
+    /// A lock beside the cache; a wait that runs out is `ErrorKind::TimedOut`.
     fn lock_path(&self, path: &Path, wait: Duration) -> std::io::Result<LockGuard> {
-        let file = open_lock_file(path)?;
-        let deadline = Instant::now() + wait;
-        let mut waited = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(LockGuard {
-                        _file: file,
-                        waited,
-                    });
-                }
-                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    waited = true;
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "timed out waiting for the cache lock",
-                    ));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(e),
-            }
-        }
+        crate::fsutil::lock(path, wait).map_err(|e| match e {
+            crate::fsutil::LockError::Busy { .. } => std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out waiting for the cache lock",
+            ),
+            crate::fsutil::LockError::Io { source, .. } => source,
+        })
     }
 }
 
@@ -408,31 +374,7 @@ fn keep_file(why: String) -> std::io::Error {
     ))
 }
 
-/// Reads a file in the cache directory; a symlink there is refused (`ELOOP`), never followed.
-fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    no_follow(&mut options);
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut options.open(path)?, &mut bytes)?;
-    Ok(bytes)
-}
-
-fn no_follow(options: &mut OpenOptions) {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW);
-    #[cfg(not(unix))]
-    let _ = options;
-}
-
-fn open_lock_file(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    no_follow(&mut options);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
+use crate::fsutil::read_no_follow;
 
 /// Creates `dir` (and parents) with mode 0700 if it does not exist.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -465,6 +407,7 @@ mod rfc3339 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use time::macros::datetime;
 
     fn entry(requested: OffsetDateTime, expires: OffsetDateTime) -> Entry {

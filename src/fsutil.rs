@@ -17,8 +17,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often a waiting [`lock`] retries.
-const LOCK_POLL: Duration = Duration::from_millis(25);
+/// How often a waiting [`lock`] retries. Short: twenty `docker` pulls waiting for one token
+/// refresh should each see it within a few milliseconds.
+const LOCK_POLL: Duration = Duration::from_millis(5);
 
 /// The directory `file` lives in (`.` for a bare file name).
 pub fn directory_of(file: &Path) -> PathBuf {
@@ -92,6 +93,8 @@ fn keep_metadata(_: &File, _: Option<&std::fs::Metadata>, _: u32) -> std::io::Re
 #[derive(Debug)]
 pub struct LockGuard {
     _file: File,
+    /// Someone else held the lock when we asked: they may have done the work meanwhile.
+    pub waited: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +110,8 @@ pub enum LockError {
 }
 
 /// Takes the exclusive lock on `path` (created, mode 0600, if missing), waiting up to `wait`
-/// for another holder; `Duration::ZERO` tries once.
+/// for another holder; `Duration::ZERO` tries once. A symlink at `path` is refused, never
+/// followed (it could make us create or lock another user's file).
 pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
     let io = |source| LockError::Io {
         path: path.to_path_buf(),
@@ -115,6 +119,7 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
     };
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
+    no_follow(&mut options);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -122,10 +127,17 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
     }
     let file = options.open(path).map_err(io)?;
     let deadline = Instant::now() + wait;
+    let mut waited = false;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(LockGuard { _file: file }),
+            Ok(()) => {
+                return Ok(LockGuard {
+                    _file: file,
+                    waited,
+                });
+            }
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                waited = true;
                 std::thread::sleep(
                     LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())),
                 );
@@ -139,6 +151,24 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
     }
+}
+
+/// Makes `options` refuse a symlink as the last path component (`O_NOFOLLOW`).
+pub fn no_follow(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW);
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+/// Reads a whole file, refusing a symlink at `path`.
+pub fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut options.open(path)?, &mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -49,7 +49,13 @@ pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<C
     };
     let identity = identity::current(files, &credential_source);
     let cache = match (&settings.cache_dir, settings.cache_disabled) {
-        (Some(dir), false) => Some(Cache::new(dir.clone())),
+        (Some(dir), false) => match Cache::open(dir.clone()) {
+            Ok(cache) => Some(cache),
+            Err(untrusted) => {
+                tracing::warn!(error = %untrusted, "cache directory not trusted");
+                None
+            }
+        },
         _ => None,
     };
     let request = TokenRequest {
