@@ -257,13 +257,11 @@ fn parse_sources(items: Vec<Table>) -> Result<Vec<Source>, (String, (String, Str
         let invalid = |key: &str, reason: String| (prefix.clone(), (key.to_string(), reason));
         let mut s: Source = keyed::from_table(item).map_err(|e| (prefix.clone(), e))?;
         for (key, value) in [
-            ("name", Some(&s.name)),
-            ("region", Some(&s.region)),
-            ("registry", s.registry.as_ref()),
-            ("profile", s.profile.as_ref()),
-            ("role_arn", s.role_arn.as_ref()),
+            ("registry", &s.registry),
+            ("profile", &s.profile),
+            ("role_arn", &s.role_arn),
         ] {
-            if value.is_some_and(|v| v.trim().is_empty()) && (key != "name" && key != "region") {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(invalid(key, "must not be empty".into()));
             }
         }

@@ -152,6 +152,9 @@ pub(super) fn parse_kind(
                     ),
                 ));
             }
+            if c.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(invalid("region", "must not be empty"));
+            }
             c.base_url = url(&c.base_url, c.allow_http).map_err(|e| invalid("base_url", e))?;
             TargetKind::Pipecat(c)
         }
