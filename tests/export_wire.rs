@@ -159,6 +159,33 @@ fn a_create_whose_response_is_lost_leaves_exactly_one_credential() {
     }
 }
 
+/// The same for GraphQL (v2 gated): a lost `saveRegistryAuth` is followed by a list and an
+/// `updateRegistryAuth`, not by a second `saveRegistryAuth`.
+#[test]
+fn a_lost_graphql_create_leaves_exactly_one_credential() {
+    let world = World::new();
+    let runpod = Proc::python("tests/fakes/runpod.py", &["--v2", "gated403"]);
+    runpod.fault_on("mode=lost&method=POST&path=/graphql&body=saveRegistryAuth&count=1");
+    let config = format!(
+        "[defaults]\ntimeout = \"1s\"\nretries = 2\n{SOURCE}{}",
+        runpod_target(&runpod.url())
+    );
+    let out = run(&world, &config, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let regs = registries(&runpod);
+    assert_eq!(regs.len(), 1, "one credential, not two: {regs:?}");
+    let saves = runpod
+        .bodies()
+        .iter()
+        .filter(|(_, _, body)| body.contains("saveRegistryAuth"))
+        .count();
+    assert_eq!(saves, 1, "the create is not repeated");
+    assert_eq!(
+        regs.values().next().map(|r| r["writes"].clone()),
+        Some(2.into())
+    );
+}
+
 /// A 307 to another port: nothing follows it, so neither the API key header nor the body with
 /// the password reaches that server; the error names where it pointed.
 #[test]

@@ -188,7 +188,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         EXIT_FAILED
     };
     if let (Some(url), EXIT_FAILED, false) = (&config.defaults.notify_url, code, cli.dry_run) {
-        match notify::send(url, &rows, config.defaults.timeout) {
+        match notify::send(url.value(), &rows, config.defaults.timeout) {
             Ok(()) => tracing::info!("failure notification sent"),
             Err(e) => {
                 eprintln!(

@@ -38,7 +38,7 @@ fn feed_path(space_id: &str, feed_id: &str) -> Result<String, TargetError> {
 
 impl Octopus {
     fn auth(&self) -> Auth<'_> {
-        Auth::Header("X-Octopus-ApiKey", &self.cfg.api_key)
+        Auth::Header("X-Octopus-ApiKey", self.cfg.api_key.value())
     }
 
     fn error(&self, what: &str, resp: &Response) -> TargetError {

@@ -35,7 +35,7 @@ fn conflict(status: StatusCode, body: &str) -> bool {
 
 impl Pipecat {
     fn auth(&self) -> Auth<'_> {
-        Auth::Bearer(&self.cfg.api_key)
+        Auth::Bearer(self.cfg.api_key.value())
     }
 
     fn error(&self, what: &str, resp: &super::http::Response) -> TargetError {

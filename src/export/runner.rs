@@ -143,15 +143,15 @@ fn build(config: &Config, t: &TargetConfig, redactor: &Redactor) -> Result<Built
     };
     Ok(match &t.kind {
         TargetKind::Pipecat(cfg) => Built::Pipecat(Pipecat {
-            http: http(&cfg.api_key)?,
+            http: http(cfg.api_key.value())?,
             cfg: cfg.clone(),
         }),
         TargetKind::Runpod(cfg) => Built::Runpod(Runpod {
-            http: http(&cfg.api_key)?,
+            http: http(cfg.api_key.value())?,
             cfg: cfg.clone(),
         }),
         TargetKind::Octopus(cfg) => Built::Octopus(Octopus {
-            http: http(&cfg.api_key)?,
+            http: http(cfg.api_key.value())?,
             cfg: cfg.clone(),
         }),
         TargetKind::Kubernetes(cfg) => Built::Kubernetes(Kubernetes {
@@ -170,7 +170,7 @@ fn api_keys(config: &Config) -> Vec<String> {
         .targets
         .iter()
         .filter_map(|t| t.kind.api_key())
-        .map(|k| k.expose_secret().to_string())
+        .map(|k| k.value().expose_secret().to_string())
         .collect()
 }
 

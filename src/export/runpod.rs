@@ -73,7 +73,7 @@ fn v2_unavailable(resp: &Response) -> bool {
 
 impl Runpod {
     fn auth(&self) -> Auth<'_> {
-        Auth::Bearer(&self.cfg.api_key)
+        Auth::Bearer(self.cfg.api_key.value())
     }
 
     fn url(&self, path: &str) -> String {

@@ -31,6 +31,15 @@ impl Moto {
         self.server.url()
     }
 
+    /// Fault mode for token and STS calls (see moto_launcher.py): none, error500, ...
+    pub fn fault(&self, mode: &str) {
+        support::http(
+            self.server.port,
+            "POST",
+            &format!("/_test/fault?mode={mode}"),
+        );
+    }
+
     /// Calls of one API seen so far, e.g. `ecr:GetAuthorizationToken`.
     pub fn count(&self, api: &str) -> u64 {
         serde_json::from_str::<serde_json::Value>(&support::http(

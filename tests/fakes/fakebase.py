@@ -15,6 +15,7 @@ API conventions). This module only adds what every fake needs:
       * count: how many matching requests it affects (default: all);
       * method / path: only requests with this method / this path (exact, or a prefix when it
         ends in `*`; the query string is not part of it) are affected, others pass;
+      * body: only requests whose body contains this text (e.g. one GraphQL mutation);
       * M, answered here the same way by every fake:
           hang     -> never answer (the client times out);
           redirect -> 307 to `location` (another port: tests check nothing follows it);
@@ -45,7 +46,7 @@ class Fake:
         self.latency = latency_ms / 1000.0
         self.state = {}
 
-    def take_fault(self, method, route):
+    def take_fault(self, method, route, body):
         """The fault for this request ("none" if none applies), consuming one count."""
         with self.lock:
             f = self.fault
@@ -56,6 +57,8 @@ class Fake:
                 return "none", f
             path = f.get("path")
             if path and not (route.startswith(path[:-1]) if path.endswith("*") else route == path):
+                return "none", f
+            if f.get("body") and f["body"].encode() not in body:
                 return "none", f
             if count > 0:
                 f["count"] = count - 1
@@ -107,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             fake.calls.append([method, self.path, self._raw[:8192].decode(errors="replace")])
         if fake.latency:
             time.sleep(fake.latency)
-        mode, spec = fake.take_fault(method, self.route)
+        mode, spec = fake.take_fault(method, self.route, self._raw)
         self.retry_after = spec.get("retry_after") or "1"
         if mode == "hang":
             HANG.wait(3600)
@@ -138,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             q = self.query
             with fake.lock:
                 fake.fault = {"mode": q.get("mode", "none"), "count": int(q.get("count", "-1")), "method": q.get("method"),
-                              "path": q.get("path"), "retry_after": q.get("retry_after"), "location": q.get("location")}
+                              "path": q.get("path"), "body": q.get("body"), "retry_after": q.get("retry_after"), "location": q.get("location")}
             return self.send(200, {"ok": True})
         if self.route == "/_test/reset" and method == "POST":
             with fake.lock:

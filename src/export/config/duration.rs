@@ -40,6 +40,32 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     seconds(total)
 }
 
+/// serde: an optional duration written `"30s"` or as a bare number of seconds (`30`).
+pub fn opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Option<Duration>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a duration such as \"30s\", \"5m\", \"1h30m\" or 30 (seconds)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            parse_duration(v).map(Some).ok_or_else(|| {
+                E::custom("invalid duration (use e.g. \"30s\", \"5m\", \"1h\" or 30 for seconds; at most a week)")
+            })
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_any(Text)
+}
+
 fn seconds(secs: f64) -> Option<Duration> {
     (secs.is_finite() && (0.0..=MAX_SECS).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }

@@ -1,20 +1,23 @@
 //! The export config file: parsing and validation, before any network call.
 //!
-//! Every error names the file, the key and the reason, and maps to exit code 2. Secret
+//! serde structs (`deny_unknown_fields`) per table; `keyed.rs` makes every error name the
+//! file, the key and the reason, never the offending text, and maps to exit code 2. Secret
 //! references (`{ env = "NAME" }`, `{ file = "PATH" }`) are resolved here, eagerly, for the
 //! selected targets only, so a missing key file fails the run before anything is fetched.
 
 mod duration;
-mod fields;
+mod keyed;
+mod secret;
 mod targets;
 
 pub use duration::parse_duration;
+pub use secret::{SECRET_FORMS, Secret, SecretRef};
 pub use targets::{
     DockerConfigConfig, KubernetesConfig, OctopusConfig, PipecatConfig, RunpodConfig, TargetKind,
     valid_dns_subdomain, valid_set_name,
 };
 
-use fields::{Cx, Fields};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,12 +55,25 @@ pub struct Defaults {
     pub concurrency: usize,
     /// Where a summary of a run with failed targets is POSTed (a Slack/Teams webhook URL is
     /// itself a secret: a reference, like the API keys).
-    pub notify_url: Option<secrecy::SecretString>,
+    pub notify_url: Option<Secret>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    #[serde(default, deserialize_with = "duration::opt")]
+    timeout: Option<Duration>,
+    retries: Option<i64>,
+    concurrency: Option<i64>,
+    notify_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Source {
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub region: String,
     pub registry: Option<String>,
     pub profile: Option<String>,
@@ -95,12 +111,6 @@ pub fn default_path(home: Option<&Path>) -> Option<PathBuf> {
 
 /// Reads, validates and resolves the config. `selected` are `--target` names (empty: all).
 pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Config, ConfigError> {
-    let file = path.display().to_string();
-    let err = |key: &str, reason: String| ConfigError {
-        file: file.clone(),
-        key: key.to_string(),
-        reason,
-    };
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             " (create it: see the example config in the README's Export section, or \
@@ -109,7 +119,11 @@ pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Con
         } else {
             ""
         };
-        err("", format!("cannot read the config file: {e}{hint}"))
+        ConfigError {
+            file: path.display().to_string(),
+            key: String::new(),
+            reason: format!("cannot read the config file: {e}{hint}"),
+        }
     })?;
     warn_if_writable_by_others(path);
     parse(&text, path, selected, home)
@@ -137,21 +151,39 @@ pub fn parse(
     home: Option<&Path>,
 ) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let cx = Cx { file: &file, home };
-    let table: Table = text
+    let err = |key: &str, reason: String| ConfigError {
+        file: file.clone(),
+        key: key.to_string(),
+        reason,
+    };
+    // `prefix.key` for an error inside a table.
+    let at = |prefix: &str, (key, reason): (String, String)| match key.as_str() {
+        "" => err(prefix, reason),
+        key => err(&format!("{prefix}.{key}"), reason),
+    };
+    let mut table: Table = text
         .parse::<Table>()
-        .map_err(|e| cx.err("", toml_error(text, &e)))?;
-    for key in table.keys() {
-        if !matches!(key.as_str(), "defaults" | "source" | "target") {
-            return Err(cx.err(
-                key,
-                "unknown key (expected [defaults], [[source]], [[target]])".into(),
-            ));
-        }
+        .map_err(|e| err("", toml_error(text, &e)))?;
+    if let Some(key) = table
+        .keys()
+        .find(|k| !matches!(k.as_str(), "defaults" | "source" | "target"))
+    {
+        let present: Vec<String> = table.keys().cloned().collect();
+        return Err(err(
+            key,
+            keyed::unknown_key(key, &["defaults", "source", "target"], &present),
+        ));
     }
-    let defaults = parse_defaults(&cx, table.get("defaults"))?;
-    let sources = parse_sources(&cx, table.get("source"))?;
-    let targets = parse_targets(&cx, table.get("target"), &sources, selected)?;
+    let defaults = match table.remove("defaults") {
+        None => DefaultsFile::default(),
+        Some(Value::Table(t)) => keyed::from_table(t).map_err(|e| at("defaults", e))?,
+        Some(_) => return Err(err("defaults", "expected a [defaults] table".into())),
+    };
+    let defaults = check_defaults(defaults, home).map_err(|e| at("defaults", e))?;
+    let sources = parse_sources(tables(&mut table, "source").map_err(|r| err("source", r))?)
+        .map_err(|(prefix, e)| at(&prefix, e))?;
+    let items = tables(&mut table, "target").map_err(|r| err("target", r))?;
+    let targets = parse_targets(items, &sources, selected, home, &err, &at)?;
     Ok(Config {
         path: path.to_path_buf(),
         defaults,
@@ -160,168 +192,201 @@ pub fn parse(
     })
 }
 
-fn parse_defaults(cx: &Cx, value: Option<&Value>) -> Result<Defaults, ConfigError> {
-    let mut d = Defaults {
-        timeout: DEFAULT_TIMEOUT,
-        retries: DEFAULT_RETRIES,
-        concurrency: DEFAULT_CONCURRENCY,
-        notify_url: None,
+/// The `[[name]]` tables; at least one is required.
+fn tables(table: &mut Table, name: &str) -> Result<Vec<Table>, String> {
+    let items = match table.remove(name) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(format!("expected [[{name}]] tables")),
     };
-    let Some(value) = value else { return Ok(d) };
-    let mut f = Fields::new(cx, "defaults", value)?;
-    f.reject_unknown(&["timeout", "retries", "concurrency", "notify_url"])?;
-    match f.opt_duration("timeout")? {
-        Some(t) if t.is_zero() => return Err(f.err("timeout", "must be more than zero")),
-        Some(t) => d.timeout = t,
-        None => {}
+    if items.is_empty() {
+        return Err(format!("at least one [[{name}]] is required"));
     }
-    match f.map.remove("retries") {
-        None => {}
-        Some(Value::Integer(n)) if (0..=20).contains(&n) => d.retries = n as u32,
-        Some(_) => return Err(f.err("retries", "expected an integer from 0 to 20")),
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Table(t) => Ok(t),
+            _ => Err(format!("expected [[{name}]] tables")),
+        })
+        .collect()
+}
+
+fn check_defaults(d: DefaultsFile, home: Option<&Path>) -> Result<Defaults, (String, String)> {
+    let invalid = |key: &str, reason: &str| (key.to_string(), reason.to_string());
+    let timeout = d.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(invalid("timeout", "must be more than zero"));
     }
-    match f.map.remove("concurrency") {
-        None => {}
-        Some(Value::Integer(n)) if (1..=256).contains(&n) => d.concurrency = n as usize,
-        Some(_) => return Err(f.err("concurrency", "expected an integer from 1 to 256")),
-    }
-    d.notify_url = f.opt_secret("notify_url", true)?;
-    if let Some(url) = &d.notify_url {
+    let retries = match d.retries {
+        None => DEFAULT_RETRIES,
+        Some(n @ 0..=20) => n as u32,
+        Some(_) => return Err(invalid("retries", "expected an integer from 0 to 20")),
+    };
+    let concurrency = match d.concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(n @ 1..=256) => n as usize,
+        Some(_) => return Err(invalid("concurrency", "expected an integer from 1 to 256")),
+    };
+    let mut notify_url = d.notify_url;
+    if let Some(url) = notify_url.as_mut() {
         use secrecy::ExposeSecret as _;
-        if !url.expose_secret().starts_with("https://")
-            && !url.expose_secret().starts_with("http://")
-        {
-            return Err(f.err(
+        url.resolve(home)
+            .map_err(|e| ("notify_url".to_string(), e))?;
+        let value = url.value().expose_secret();
+        if !value.starts_with("https://") && !value.starts_with("http://") {
+            return Err(invalid(
                 "notify_url",
                 "the referenced value is not an http(s):// URL",
             ));
         }
     }
-    f.finish()?;
-    Ok(d)
+    Ok(Defaults {
+        timeout,
+        retries,
+        concurrency,
+        notify_url,
+    })
 }
 
-fn array<'v>(cx: &Cx, name: &str, value: Option<&'v Value>) -> Result<&'v [Value], ConfigError> {
-    match value {
-        None => Ok(&[]),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(cx.err(name, format!("expected [[{name}]] tables"))),
-    }
-}
-
-fn parse_sources(cx: &Cx, value: Option<&Value>) -> Result<Vec<Source>, ConfigError> {
-    let items = array(cx, "source", value)?;
-    if items.is_empty() {
-        return Err(cx.err("source", "at least one [[source]] is required".into()));
-    }
-    let mut sources = Vec::new();
+fn parse_sources(items: Vec<Table>) -> Result<Vec<Source>, (String, (String, String))> {
+    let many = items.len() > 1;
     let mut names = HashSet::new();
-    for (i, item) in items.iter().enumerate() {
-        let mut f = Fields::new(cx, &format!("source[{i}]"), item)?;
-        f.reject_unknown(&["name", "registry", "region", "profile", "role_arn"])?;
-        let name = f.opt_str("name")?;
-        if name.is_none() && items.len() > 1 {
-            return Err(f.err("name", "required when there is more than one [[source]]"));
+    let mut sources = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("source[{i}]");
+        let invalid = |key: &str, reason: String| (prefix.clone(), (key.to_string(), reason));
+        let mut s: Source = keyed::from_table(item).map_err(|e| (prefix.clone(), e))?;
+        for (key, value) in [
+            ("registry", &s.registry),
+            ("profile", &s.profile),
+            ("role_arn", &s.role_arn),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(key, "must not be empty".into()));
+            }
         }
-        let name = name.unwrap_or_else(|| "default".to_string());
-        if !names.insert(name.clone()) {
-            return Err(f.err("name", format!("duplicate source name {name:?}")));
+        if s.name.is_empty() {
+            if many {
+                return Err(invalid(
+                    "name",
+                    "required when there is more than one [[source]]".into(),
+                ));
+            }
+            s.name = "default".into();
         }
-        let registry = f.opt_str("registry")?;
-        let region = f.opt_str("region")?;
-        let region = match (&registry, region) {
+        if !names.insert(s.name.clone()) {
+            return Err(invalid(
+                "name",
+                format!("duplicate source name {:?}", s.name),
+            ));
+        }
+        s.region = match (&s.registry, std::mem::take(&mut s.region)) {
             (Some(host), region) => match crate::registry::parse(host) {
                 Some(crate::registry::Registry::Private(p)) => {
-                    if region.as_ref().is_some_and(|r| *r != p.region) {
-                        return Err(f.err(
+                    if !region.is_empty() && region != p.region {
+                        return Err(invalid(
                             "region",
                             format!("does not match the registry's region {}", p.region),
                         ));
                     }
                     p.region
                 }
-                Some(crate::registry::Registry::Public { .. }) => {
-                    region.unwrap_or_else(|| crate::registry::PUBLIC_REGION.to_string())
+                Some(crate::registry::Registry::Public { .. }) if region.is_empty() => {
+                    crate::registry::PUBLIC_REGION.to_string()
                 }
+                Some(crate::registry::Registry::Public { .. }) => region,
                 None => {
-                    return Err(f.err("registry", format!("{host:?} is not an ECR registry host")));
+                    return Err(invalid(
+                        "registry",
+                        format!("{host:?} is not an ECR registry host"),
+                    ));
                 }
             },
-            (None, Some(region)) => region,
-            (None, None) => return Err(f.err("region", "missing required key (or set `registry`)")),
+            (None, region) if !region.is_empty() => region,
+            (None, _) => {
+                return Err(invalid(
+                    "region",
+                    "missing required key (or set `registry`)".into(),
+                ));
+            }
         };
-        let profile = f.opt_str("profile")?;
-        let role_arn = f.opt_str("role_arn")?;
-        if let Some(arn) = role_arn.as_ref().filter(|a| !a.starts_with("arn:")) {
-            return Err(f.err("role_arn", format!("{arn:?} is not an ARN")));
+        if let Some(arn) = s.role_arn.as_ref().filter(|a| !a.starts_with("arn:")) {
+            return Err(invalid("role_arn", format!("{arn:?} is not an ARN")));
         }
-        f.finish()?;
-        sources.push(Source {
-            name,
-            region,
-            registry,
-            profile,
-            role_arn,
-        });
+        sources.push(s);
     }
     Ok(sources)
 }
 
 fn parse_targets(
-    cx: &Cx,
-    value: Option<&Value>,
+    items: Vec<Table>,
     sources: &[Source],
     selected: &[String],
+    home: Option<&Path>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+    at: &dyn Fn(&str, (String, String)) -> ConfigError,
 ) -> Result<Vec<Target>, ConfigError> {
-    let items = array(cx, "target", value)?;
-    if items.is_empty() {
-        return Err(cx.err("target", "at least one [[target]] is required".into()));
-    }
     // Names first, so duplicates and --target selection are checked for all targets.
     let mut names = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        let key = format!("target[{i}].name");
         let name = match item.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(_) => {
-                return Err(cx.err(
-                    &format!("target[{i}].name"),
-                    "expected a non-empty string".into(),
-                ));
-            }
-            None => return Err(cx.err(&format!("target[{i}].name"), "missing required key".into())),
+            Some(_) => return Err(err(&key, "expected a non-empty string".into())),
+            None => return Err(err(&key, "missing required key".into())),
         };
         if names.contains(&name) {
-            return Err(cx.err(
-                &format!("target[{i}].name"),
-                format!("duplicate target name {name:?}"),
-            ));
+            return Err(err(&key, format!("duplicate target name {name:?}")));
         }
         names.push(name);
     }
     for wanted in selected {
         if !names.contains(wanted) {
-            return Err(cx.err(
+            return Err(err(
                 "--target",
                 format!("no target named {wanted:?} (have: {})", names.join(", ")),
             ));
         }
     }
     let mut targets = Vec::new();
-    for (item, name) in items.iter().zip(names) {
+    for (mut item, name) in items.into_iter().zip(names) {
         let prefix = format!("target {name:?}");
-        let mut f = Fields::new(cx, &prefix, item)?;
-        f.map.remove("name");
-        let kind = f.str("type")?;
-        let source = match f.opt_str("source")? {
-            Some(s) if sources.iter().any(|src| src.name == s) => s,
-            Some(s) => return Err(f.err("source", format!("unknown source {s:?}"))),
-            None if sources.len() == 1 => sources[0].name.clone(),
-            None => return Err(f.err("source", "required when there is more than one [[source]]")),
+        item.remove("name");
+        let text = |key: &str, item: &mut Table| match item.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
+            Some(_) => Err(at(
+                &prefix,
+                (key.to_string(), "expected a non-empty string".into()),
+            )),
         };
-        let wanted = selected.is_empty() || selected.contains(&name);
-        let kind = targets::parse_kind(&mut f, &kind, wanted)?;
-        f.finish()?;
-        if let Some(kind) = kind {
+        let Some(kind) = text("type", &mut item)? else {
+            return Err(at(&prefix, ("type".into(), "missing required key".into())));
+        };
+        let source = match text("source", &mut item)? {
+            Some(s) if sources.iter().any(|src| src.name == s) => s,
+            Some(s) => {
+                return Err(at(
+                    &prefix,
+                    ("source".into(), format!("unknown source {s:?}")),
+                ));
+            }
+            None if sources.len() == 1 => sources[0].name.clone(),
+            None => {
+                return Err(at(
+                    &prefix,
+                    (
+                        "source".into(),
+                        "required when there is more than one [[source]]".into(),
+                    ),
+                ));
+            }
+        };
+        let mut kind = targets::parse_kind(&kind, item, home).map_err(|e| at(&prefix, e))?;
+        // Secrets only for the selected targets: an unselected target's missing variable
+        // must not block a run (its shape was checked all the same).
+        if selected.is_empty() || selected.contains(&name) {
+            kind.resolve(home).map_err(|e| at(&prefix, e))?;
             targets.push(Target { name, source, kind });
         }
     }
@@ -340,27 +405,6 @@ pub fn warn_if_writable_by_others(path: &Path) {
             if mode & 0o022 != 0 {
                 let line = format!(
                     "warning: config file {} is writable by group or others (mode {:o}); run `chmod go-w {}`",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                );
-                eprintln!("{line}");
-                tracing::warn!("{line}");
-            }
-        }
-    }
-}
-
-/// Warns (as ssh does) when a file holding secrets is group- or world-readable.
-pub fn warn_if_readable_by_others(path: &Path, what: &str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                let line = format!(
-                    "warning: {what} {} is readable by group or others (mode {:o}); run `chmod 600 {}`",
                     path.display(),
                     mode & 0o777,
                     path.display()

@@ -1,55 +1,78 @@
-//! The `[[target]]` types and their type-specific keys.
-//!
-//! Each type's settings are one struct, held as-is by the target that runs it, so a new key
-//! is added in one place. API keys are `SecretString`s: their `Debug` prints a placeholder.
+//! The `[[target]]` types and their type-specific keys: one serde struct per type, held as-is
+//! by the target that runs it, so a new key is added in one place. `type` selects the struct;
+//! unknown keys are errors. API keys are [`Secret`]s: their `Debug` never shows a value.
 
-use super::ConfigError;
-use super::fields::Fields;
-use secrecy::SecretString;
+use super::keyed::from_table;
+use super::secret::Secret;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+fn pipecat_url() -> String {
+    "https://api.pipecat.daily.co".into()
+}
+
+fn runpod_url() -> String {
+    "https://api.runpod.io".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipecatConfig {
     pub secret_set: String,
     /// A Pipecat region (`us-west`), not an AWS one; immutable once the set exists.
     pub region: Option<String>,
-    pub api_key: SecretString,
+    pub api_key: Secret,
+    #[serde(default = "pipecat_url")]
     pub base_url: String,
+    #[serde(default, deserialize_with = "super::duration::opt")]
     pub wait_ready: Option<Duration>,
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunpodConfig {
     /// Found by exact name; created if missing, never deleted (templates reference its id).
     pub registry_auth: String,
-    pub api_key: SecretString,
+    pub api_key: Secret,
+    #[serde(default = "runpod_url")]
     pub base_url: String,
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OctopusConfig {
     pub server: String,
     /// A space name or `Spaces-N`.
     pub space: String,
     /// A Docker feed name or `Feeds-N`.
     pub feed: String,
-    pub api_key: SecretString,
+    pub api_key: Secret,
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KubernetesConfig {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     /// Names or globs; globs need `list namespaces`, plain names do not.
     pub namespaces: Vec<String>,
+    #[serde(default)]
     pub exclude_namespaces: Vec<String>,
     pub secret_name: String,
     /// Opt-in: service accounts whose `imagePullSecrets` get the secret appended.
+    #[serde(default)]
     pub service_accounts: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DockerConfigConfig {
     pub path: PathBuf,
 }
@@ -75,7 +98,7 @@ impl TargetKind {
     }
 
     /// The platform API key, for targets that have one.
-    pub fn api_key(&self) -> Option<&SecretString> {
+    pub fn api_key(&self) -> Option<&Secret> {
         match self {
             TargetKind::Pipecat(c) => Some(&c.api_key),
             TargetKind::Runpod(c) => Some(&c.api_key),
@@ -83,123 +106,159 @@ impl TargetKind {
             TargetKind::Kubernetes(_) | TargetKind::DockerConfig(_) => None,
         }
     }
+
+    fn api_key_mut(&mut self) -> Option<&mut Secret> {
+        match self {
+            TargetKind::Pipecat(c) => Some(&mut c.api_key),
+            TargetKind::Runpod(c) => Some(&mut c.api_key),
+            TargetKind::Octopus(c) => Some(&mut c.api_key),
+            TargetKind::Kubernetes(_) | TargetKind::DockerConfig(_) => None,
+        }
+    }
+
+    /// Reads the API key's value (for a selected target).
+    pub fn resolve(&mut self, home: Option<&Path>) -> Result<(), (String, String)> {
+        match self.api_key_mut() {
+            Some(key) => key.resolve(home).map_err(|e| ("api_key".to_string(), e)),
+            None => Ok(()),
+        }
+    }
 }
 
-/// Parses one target's type-specific keys. Secrets are only resolved when `resolve` is set
-/// (the target is selected); for unselected targets their shape is still checked (an inline
-/// secret is an error either way) and `None` is returned.
+/// `(key, reason)` of a validation failure.
+type Invalid = (String, String);
+
+fn invalid(key: &str, reason: impl Into<String>) -> Invalid {
+    (key.to_string(), reason.into())
+}
+
+/// Parses one target's type-specific keys (the table without `name`, `type`, `source`), then
+/// checks what serde cannot: name rules, URL policy, non-empty lists; `~` in paths is `home`.
 pub(super) fn parse_kind(
-    f: &mut Fields,
     kind: &str,
-    resolve: bool,
-) -> Result<Option<TargetKind>, ConfigError> {
-    let known: &[&str] = match kind {
-        "pipecat" => &[
-            "secret_set",
-            "region",
-            "base_url",
-            "wait_ready",
-            "api_key",
-            "allow_http",
-        ],
-        "runpod" => &["registry_auth", "base_url", "api_key", "allow_http"],
-        "octopus" => &[
-            "server",
-            "space",
-            "feed",
-            "api_key",
-            "allow_http",
-            "base_url",
-        ],
-        "kubernetes" => &[
-            "kubeconfig",
-            "context",
-            "namespaces",
-            "exclude_namespaces",
-            "secret_name",
-            "service_accounts",
-        ],
-        "docker-config" => &["path"],
-        other => {
-            return Err(f.err("type", format!("unknown target type {other:?} (expected pipecat, runpod, octopus, kubernetes or docker-config)")));
-        }
-    };
-    f.reject_unknown(known)?;
-    let allow_http = f.opt_bool("allow_http")?.unwrap_or(false);
-    let parsed = match kind {
+    table: toml::Table,
+    home: Option<&Path>,
+) -> Result<TargetKind, Invalid> {
+    let expand = |p: &Path| crate::settings::expand_tilde(p, home);
+    let kind = match kind {
         "pipecat" => {
-            let secret_set = f.str("secret_set")?;
-            if !valid_set_name(&secret_set) {
-                return Err(f.err("secret_set", format!("{secret_set:?} is not a valid Pipecat secret set name (3-63 chars, lowercase letters, digits, '-' and '.')")));
+            let mut c: PipecatConfig = from_table(table)?;
+            if !valid_set_name(&c.secret_set) {
+                return Err(invalid(
+                    "secret_set",
+                    format!(
+                        "{:?} is not a valid Pipecat secret set name (3-63 chars, lowercase letters, digits, '-' and '.')",
+                        c.secret_set
+                    ),
+                ));
             }
-            TargetKind::Pipecat(PipecatConfig {
-                secret_set,
-                region: f.opt_str("region")?,
-                base_url: f.url("base_url", Some("https://api.pipecat.daily.co"), allow_http)?,
-                wait_ready: f.opt_duration("wait_ready")?,
-                api_key: f.secret("api_key", resolve)?,
-            })
+            if c.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(invalid("region", "must not be empty"));
+            }
+            c.base_url = url(&c.base_url, c.allow_http).map_err(|e| invalid("base_url", e))?;
+            TargetKind::Pipecat(c)
         }
-        "runpod" => TargetKind::Runpod(RunpodConfig {
-            registry_auth: f.str("registry_auth")?,
-            base_url: f.url("base_url", Some("https://api.runpod.io"), allow_http)?,
-            api_key: f.secret("api_key", resolve)?,
-        }),
+        "runpod" => {
+            let mut c: RunpodConfig = from_table(table)?;
+            non_empty("registry_auth", &c.registry_auth)?;
+            c.base_url = url(&c.base_url, c.allow_http).map_err(|e| invalid("base_url", e))?;
+            TargetKind::Runpod(c)
+        }
         "octopus" => {
-            if f.opt_str("base_url")?.is_some() {
-                return Err(f.err("base_url", "octopus uses `server` for its base URL"));
-            }
-            TargetKind::Octopus(OctopusConfig {
-                server: f.url("server", None, allow_http)?,
-                space: f.str("space")?,
-                feed: f.str("feed")?,
-                api_key: f.secret("api_key", resolve)?,
-            })
+            let mut c: OctopusConfig = from_table(table)?;
+            non_empty("space", &c.space)?;
+            non_empty("feed", &c.feed)?;
+            c.server = url(&c.server, c.allow_http).map_err(|e| invalid("server", e))?;
+            TargetKind::Octopus(c)
         }
         "kubernetes" => {
-            let kubeconfig = f
-                .opt_str("kubeconfig")?
-                .map(|p| crate::settings::expand_tilde(Path::new(&p), f.home()));
-            let context = f.opt_str("context")?;
-            let namespaces = f.str_list("namespaces")?;
-            if namespaces.is_empty() {
-                return Err(f.err(
+            let mut c: KubernetesConfig = from_table(table)?;
+            if c.namespaces.is_empty() || c.namespaces.iter().any(|n| n.trim().is_empty()) {
+                return Err(invalid(
                     "namespaces",
-                    "missing required key (a list of names or globs)",
+                    "expected a non-empty list of names or globs",
                 ));
             }
-            let exclude_namespaces = f.str_list("exclude_namespaces")?;
-            let secret_name = f.str("secret_name")?;
-            if !valid_dns_subdomain(&secret_name) {
-                return Err(f.err(
-                    "secret_name",
-                    format!("{secret_name:?} is not a valid Kubernetes object name"),
-                ));
+            for (key, names) in [
+                ("secret_name", std::slice::from_ref(&c.secret_name)),
+                ("service_accounts", c.service_accounts.as_slice()),
+            ] {
+                if let Some(bad) = names.iter().find(|s| !valid_dns_subdomain(s)) {
+                    return Err(invalid(
+                        key,
+                        format!("{bad:?} is not a valid Kubernetes object name"),
+                    ));
+                }
             }
-            let service_accounts = f.str_list("service_accounts")?;
-            if let Some(bad) = service_accounts.iter().find(|s| !valid_dns_subdomain(s)) {
-                return Err(f.err(
-                    "service_accounts",
-                    format!("{bad:?} is not a valid Kubernetes object name"),
-                ));
-            }
-            TargetKind::Kubernetes(KubernetesConfig {
-                kubeconfig,
-                context,
-                namespaces,
-                exclude_namespaces,
-                secret_name,
-                service_accounts,
-            })
+            c.kubeconfig = c.kubeconfig.as_deref().map(expand);
+            TargetKind::Kubernetes(c)
         }
         "docker-config" => {
-            let path = crate::settings::expand_tilde(Path::new(&f.str("path")?), f.home());
-            TargetKind::DockerConfig(DockerConfigConfig { path })
+            let mut c: DockerConfigConfig = from_table(table)?;
+            if c.path.as_os_str().is_empty() {
+                return Err(invalid("path", "must not be empty"));
+            }
+            c.path = expand(&c.path);
+            TargetKind::DockerConfig(c)
         }
-        // Every type was matched above; this arm only keeps the match total.
-        _ => return Err(f.err("type", "unknown target type")),
+        other => {
+            return Err(invalid(
+                "type",
+                format!(
+                    "unknown target type {other:?} (expected pipecat, runpod, octopus, kubernetes or docker-config)"
+                ),
+            ));
+        }
     };
-    Ok(resolve.then_some(parsed))
+    Ok(kind)
+}
+
+fn non_empty(key: &str, value: &str) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// A base URL without a trailing slash. The API key is sent there, so plain `http://` is
+/// refused unless the host is loopback or `allow_http` is set, and `user:pass@` always is.
+/// Messages never repeat the URL: it may hold credentials.
+fn url(url: &str, allow_http: bool) -> Result<String, String> {
+    let (plain, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => {
+            return Err("invalid URL (expected https://HOST[:PORT][/PATH])".to_string());
+        }
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "credentials in the URL (user:pass@) are not allowed; use api_key = { env = ... }"
+                .to_string(),
+        );
+    }
+    if authority.is_empty() || rest.contains(['?', '#']) {
+        return Err("invalid URL (expected https://HOST[:PORT][/PATH], no query)".to_string());
+    }
+    if plain && !allow_http && !is_loopback(authority) {
+        return Err(format!(
+            "plain http:// would send the API key unencrypted to {authority}; use https:// (or set allow_http = true on this target)"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Pipecat's set-name rule: DNS-subdomain-like, 3 to 63 characters.
@@ -234,12 +293,33 @@ mod tests {
     }
 
     #[test]
+    fn urls_must_be_https_unless_loopback_or_allowed() {
+        assert!(url("https://api.runpod.io/", false).is_ok_and(|u| u == "https://api.runpod.io"));
+        assert!(url("http://127.0.0.1:8080", false).is_ok());
+        assert!(url("http://localhost/x", false).is_ok());
+        assert!(url("http://[::1]:9", false).is_ok());
+        assert!(url("http://octopus.internal", false).is_err());
+        assert!(url("http://octopus.internal", true).is_ok());
+        assert!(url("http://127.0.0.1.evil.example", false).is_err());
+        let e = url("https://user:pw@octopus.example", true).unwrap_err();
+        assert!(!e.contains("pw"), "{e}");
+        assert!(url("https://o.example/api?key=1", false).is_err());
+        assert!(url("ftp://o.example", false).is_err());
+    }
+
+    #[test]
     fn debug_hides_api_keys() {
-        let kind = TargetKind::Runpod(RunpodConfig {
-            registry_auth: "x".into(),
-            api_key: SecretString::from("rpa_very_secret_key".to_string()),
-            base_url: "https://api.runpod.io".into(),
-        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "rpa_very_secret_key\n").expect("write");
+        let table: toml::Table = format!(
+            "registry_auth = \"x\"\napi_key = {{ file = \"{}\" }}",
+            key.display()
+        )
+        .parse()
+        .expect("toml");
+        let mut kind = parse_kind("runpod", table, None).expect("valid");
+        kind.resolve(None).expect("resolve");
         let text = format!("{kind:?}");
         assert!(!text.contains("rpa_very_secret_key"), "{text}");
     }
