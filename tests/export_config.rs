@@ -169,8 +169,7 @@ fn cli_usage_names_the_command_and_refuses_contradictions() {
     );
     let version = world.run(&["--version"], &[]);
     assert_eq!(version.code, 0);
-    let mut top = world.command();
-    let banner = top.arg("--version").output().expect("run");
+    let banner = world.command(&["--version"]).output().expect("run");
     assert_eq!(
         version.stdout,
         String::from_utf8_lossy(&banner.stdout),

@@ -330,7 +330,7 @@ fn unwritable_cache_dir_degrades_to_no_cache() {
     let moto = Moto::start();
     let mut world = World::new(&moto);
     // A path below a regular file can be created by no one, root included.
-    let blocker = world.home.path().join("not-a-dir");
+    let blocker = world.path("not-a-dir");
     std::fs::write(&blocker, b"").expect("write");
     world.set(
         "AWS_ECR_CACHE_DIR",
@@ -625,7 +625,7 @@ fn undefined_profile_does_not_merge_identities() {
         .unset("AWS_SECRET_ACCESS_KEY")
         .set("AWS_PROFILE", "nosuch");
     first.write_home_file("web-token", "eyJhbGciOiJub25lIn0.e30.");
-    let token_file = first.home.path().join("web-token").display().to_string();
+    let token_file = first.home().join("web-token").display().to_string();
     first.set("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file);
     let mut second = World::new(&moto);
     second.env = first.env.clone();

@@ -7,51 +7,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-pub use support::{BIN, PythonServer};
-
-/// moto as ECR/STS (tests/support/moto_launcher.py), with the token lifetime it hands out.
-pub struct Moto {
-    server: PythonServer,
-}
-
-impl Moto {
-    pub fn start(token_lifetime: Duration) -> Moto {
-        let secs = token_lifetime.as_secs().to_string();
-        Moto {
-            server: PythonServer::start(
-                &repo().join("tests/support/moto_launcher.py"),
-                &["--expiry-seconds", &secs],
-            ),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// Fault mode for token and STS calls (see moto_launcher.py): none, error500, ...
-    pub fn fault(&self, mode: &str) {
-        support::http(
-            self.server.port,
-            "POST",
-            &format!("/_test/fault?mode={mode}"),
-        );
-    }
-
-    /// Calls of one API seen so far, e.g. `ecr:GetAuthorizationToken`.
-    pub fn count(&self, api: &str) -> u64 {
-        serde_json::from_str::<serde_json::Value>(&support::http(
-            self.server.port,
-            "GET",
-            "/_test/calls",
-        ))
-        .ok()
-        .and_then(|v| v[api].as_u64())
-        .unwrap_or(0)
-    }
-}
+pub use support::{Moto, PythonServer};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -134,8 +92,8 @@ impl Proc {
     }
 }
 
-/// One raw HTTP/1.0 request with extra headers and a body; returns the status code and the
-/// body as JSON (Null if it is not JSON). For checking a fake's wire shapes directly.
+/// One raw request (the tests' single client, `support::request`); returns the status code
+/// and the body as JSON (Null if it is not JSON). For checking a fake's wire shapes directly.
 pub fn request(
     port: u16,
     method: &str,
@@ -143,35 +101,10 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, serde_json::Value) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(body.as_bytes()).expect("write body");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("");
+    let (code, body) = support::request(port, method, path, headers, body);
     (
         code,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     )
 }
 
@@ -179,10 +112,18 @@ pub fn ecr_calls(moto: &Moto) -> u64 {
     moto.count("ecr:GetAuthorizationToken")
 }
 
-/// A test world: moto + a home directory + a cache directory.
+/// The shared test world (`support::World`: directory, HOME, cache, clean environment with
+/// static keys and moto as ECR/STS), owning its moto.
 pub struct World {
     pub moto: Moto,
-    pub dir: tempfile::TempDir,
+    world: support::World,
+}
+
+impl std::ops::Deref for World {
+    type Target = support::World;
+    fn deref(&self) -> &support::World {
+        &self.world
+    }
 }
 
 pub struct Run {
@@ -205,14 +146,9 @@ impl World {
     }
 
     pub fn with_token_lifetime(lifetime: Duration) -> World {
-        World {
-            moto: Moto::start(lifetime),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        let moto = Moto::with_token_lifetime(lifetime);
+        let world = support::World::new(&moto);
+        World { moto, world }
     }
 
     /// Writes `text` as the config (mode 0600) and returns its path.
@@ -222,31 +158,12 @@ impl World {
         path
     }
 
-    pub fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        let home = self.path("home");
-        std::fs::create_dir_all(&home).expect("home");
-        let endpoint = self.moto.url();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ENDPOINT_URL_ECR", &endpoint)
-            .env("AWS_ENDPOINT_URL_STS", &endpoint)
-            .env("AWS_ECR_CACHE_DIR", self.path("cache"))
-            .env("AWS_ECR_LOG_LEVEL", "debug")
-            .stdin(Stdio::null());
-        cmd
-    }
-
+    /// `docker-credential-ecr-login export ARGS` with extra environment, stdin closed.
     pub fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
-        let mut cmd = self.command();
-        cmd.arg("export").args(args);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
+        let mut cmd = self.world.command(&["export"]);
+        cmd.args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null());
         let started = Instant::now();
         let out = cmd.output().expect("run the binary");
         Run {
@@ -255,17 +172,6 @@ impl World {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
         }
-    }
-
-    /// Every byte the helper wrote: its stdout/stderr are passed in; the log directory is read.
-    pub fn logs(&self) -> String {
-        let mut all = String::new();
-        if let Ok(entries) = std::fs::read_dir(self.path("cache").join("log")) {
-            for e in entries.flatten() {
-                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-            }
-        }
-        all
     }
 }
 

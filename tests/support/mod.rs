@@ -99,9 +99,15 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// moto issuing 12-hour tokens, like the real service.
     pub fn start() -> Moto {
+        Moto::with_token_lifetime(Duration::from_secs(12 * 3600))
+    }
+
+    pub fn with_token_lifetime(lifetime: Duration) -> Moto {
         let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
-        let server = PythonServer::start(&launcher, &[]);
+        let secs = lifetime.as_secs().to_string();
+        let server = PythonServer::start(&launcher, &["--expiry-seconds", &secs]);
         Moto {
             port: server.port,
             server,
@@ -137,21 +143,44 @@ impl Moto {
 
 /// A minimal HTTP/1.0 request on loopback; returns the body.
 pub fn http(port: u16, method: &str, path: &str) -> String {
+    request(port, method, path, &[], "").1
+}
+
+/// The one raw HTTP/1.0 client of the tests: a request with extra headers and a body, on
+/// loopback; returns the status code and the body.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-    )
-    .expect("write");
+    let mut head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body.as_bytes()).expect("write body");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
-    response
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
         .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
 
 /// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).
@@ -173,9 +202,11 @@ impl BlackHole {
     }
 }
 
-/// A sandboxed run environment for the helper: its own HOME and cache directory.
+/// The one test world of the integration tests (helper and export): a private directory
+/// holding HOME (`home/`), the cache and log (`cache/`) and any files a test writes, and a
+/// clean environment for the binary. Removed when dropped.
 pub struct World {
-    pub home: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub env: BTreeMap<String, String>,
 }
 
@@ -198,19 +229,30 @@ impl World {
 
     /// No credentials at all, only HOME and the cache directory.
     pub fn bare() -> World {
-        let home = tempfile::tempdir().expect("home");
+        let dir = tempfile::tempdir().expect("world dir");
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).expect("home");
         let mut env = BTreeMap::new();
-        env.insert("HOME".to_string(), home.path().display().to_string());
+        env.insert("HOME".to_string(), home.display().to_string());
         env.insert(
             "PATH".to_string(),
             std::env::var("PATH").unwrap_or_default(),
         );
         env.insert(
             "AWS_ECR_CACHE_DIR".to_string(),
-            home.path().join("ecr").display().to_string(),
+            dir.path().join("cache").display().to_string(),
         );
         env.insert("AWS_ECR_LOG_LEVEL".to_string(), "debug".to_string());
-        World { home, env }
+        World { dir, env }
+    }
+
+    /// A path inside the world's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
     }
 
     pub fn set(&mut self, key: &str, value: &str) -> &mut World {
@@ -235,8 +277,19 @@ impl World {
         std::fs::read_to_string(self.cache_dir().join("log/ecr-login.log")).unwrap_or_default()
     }
 
+    /// Every log file (the current one and its rotation), concatenated.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.cache_dir().join("log")) {
+            for e in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+
     pub fn write_home_file(&self, relative: &str, text: &str) {
-        let path = self.home.path().join(relative);
+        let path = self.home().join(relative);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, text).expect("write");
     }
