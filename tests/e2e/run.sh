@@ -72,7 +72,9 @@ if [[ ${E2E_IN_NAMESPACE:-} != 1 ]]; then
   (($(id -u) == 0)) || cannot_run "needs root for a private mount namespace, port 443 and dockerd"
   ((${#missing[@]} == 0)) || cannot_run "missing ${missing[*]} (run tests/e2e/install-deps.sh)"
   unshare --mount --propagation private true 2>/dev/null || cannot_run "cannot create a mount namespace here"
-  export ECR_LOGIN_BIN E2E_IN_NAMESPACE=1
+  # The namespace we leave: world.sh refuses to mount anything while still in it.
+  E2E_OUTER_MNT_NS=$(readlink /proc/self/ns/mnt)
+  export ECR_LOGIN_BIN E2E_IN_NAMESPACE=1 E2E_OUTER_MNT_NS
   exec unshare --mount --propagation private -- bash "$E2E_DIR/run.sh" "$@"
 fi
 

@@ -136,8 +136,13 @@ _e2e_kill() { # NAME PID STARTTIME GRACE
   e2e_log "stopped $name (pid $pid)"
 }
 
+# True only in a mount namespace other than the one run.sh started in (recorded before its
+# `unshare`). /proc/1/ns/mnt cannot serve as "outside": on some machines it is unreadable, and
+# an empty answer would make every namespace look private.
 _e2e_in_private_ns() {
-  [[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" ]]
+  local here
+  here=$(readlink /proc/self/ns/mnt) || return 1
+  [[ -n ${E2E_OUTER_MNT_NS:-} && -n $here && $here != "$E2E_OUTER_MNT_NS" ]]
 }
 
 world_bind() { # SRC DST: bind-mount, inside our private mount namespace only
