@@ -90,53 +90,12 @@ fn shown(text: &str) -> String {
     format!("{clean:?}")
 }
 
-/// `$HOME` when set and not empty; otherwise the password database's entry for this user, as
-/// go-homedir (the Go helper's resolver) does for an unset or empty `HOME` — systemd units and
-/// Nomad tasks often start without one. `None` means no cache and no log: `get` still answers.
+/// `$HOME` when set and not empty; otherwise (unset or empty, as go-homedir — the Go helper's
+/// resolver — treats it) the password database's entry for this user, which is what
+/// `std::env::home_dir` does on Unix (`getpwuid_r`, so NSS sources such as LDAP count). systemd
+/// units and Nomad tasks often start without `HOME`. `None` means no cache and no log; `get`
+/// still answers.
 fn home_dir() -> Option<PathBuf> {
-    match std::env::var_os("HOME") {
-        Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
-        _ => passwd_home(),
-    }
-}
-
-/// The home directory of the real uid from the password database (`getpwuid_r`, so NSS
-/// sources such as LDAP count). `None` if there is no entry or it names no directory.
-#[cfg(unix)]
-fn passwd_home() -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut buffer = vec![0u8; 1024];
-    loop {
-        // SAFETY: `passwd` is plain data; getpwuid_r fills it with pointers into `buffer`,
-        // which outlives every read of them below.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwuid_r(
-                libc::getuid(),
-                &mut entry,
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buffer.len() < 1 << 20 {
-            buffer.resize(buffer.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || entry.pw_dir.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null `pw_dir` from a successful call is a NUL-terminated string in
-        // `buffer`.
-        let dir = unsafe { std::ffi::CStr::from_ptr(entry.pw_dir) };
-        let dir = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-        return (!dir.as_os_str().is_empty()).then_some(dir);
-    }
-}
-
-#[cfg(not(unix))]
-fn passwd_home() -> Option<PathBuf> {
     std::env::home_dir().filter(|h| !h.as_os_str().is_empty())
 }
 

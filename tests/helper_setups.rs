@@ -91,15 +91,58 @@ fn global_endpoint_variable_wins() {
         .unset("AWS_ENDPOINT_URL_ECR_PUBLIC")
         .set("AWS_ENDPOINT_URL", &moto.url());
     assert_every_host_form_gets_a_token(&moto, &world);
-    // ... and it is ignored when the user says so
-    world.set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+    // ... and ignored when the user says so: the host's own FIPS endpoint is asked for, here of
+    // a loopback proxy that answers nothing useful, so no traffic leaves the machine.
+    let proxy = FirstLines::start();
     world
+        .set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+        .set("HTTPS_PROXY", &proxy.url())
         .set("AWS_MAX_ATTEMPTS", "1")
-        .set("AWS_ECR_FETCH_TIMEOUT", "1");
+        .set("AWS_ECR_FETCH_TIMEOUT", "2");
     moto.reset();
-    let output = world.get("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com");
-    assert_not_found(&output);
+    assert_not_found(&world.get("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com"));
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
+    assert_eq!(
+        proxy.lines(),
+        vec!["CONNECT api.ecr-fips.us-gov-west-1.amazonaws.com:443 HTTP/1.1".to_string()]
+    );
+}
+
+/// A loopback proxy that records each connection's first line and answers 502.
+struct FirstLines {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FirstLines {
+    fn start() -> FirstLines {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut first = String::new();
+                let _ = std::io::BufReader::new(&stream).read_line(&mut first);
+                if let Ok(mut lines) = log.lock() {
+                    lines.push(first.trim().to_string());
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        FirstLines { port, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.seen.lock().map(|l| l.clone()).unwrap_or_default()
+    }
 }
 
 #[test]
@@ -597,5 +640,53 @@ impl HtmlError {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Which Go helper entries this helper finds, for static environment keys: the 0.12 layout
+/// (base64 of SHA-256 of the key id, computed here independently) is served without an API
+/// call; the layout of 0.11 and earlier (Debian's 0.6.4: the key id followed by MD5 of nothing)
+/// is not.
+#[test]
+fn go_cache_entries_are_shared_with_0_12_only() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let moto = Moto::start();
+    let mut world = World::new(&moto);
+    world.set("AWS_ACCESS_KEY_ID", "AKIAUNIQUEKEYID12345");
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let md5_of_nothing = [
+        0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04, 0xe9, 0x80, 0x09, 0x98, 0xec, 0xf8, 0x42,
+        0x7e,
+    ];
+    let v0_12 = b64(&sha2::Sha256::digest(b"AKIAUNIQUEKEYID12345"));
+    let v0_11 = b64(&[b"AKIAUNIQUEKEYID12345".as_slice(), &md5_of_nothing].concat());
+    for (hash, served_from_cache) in [(v0_12, true), (v0_11, false)] {
+        moto.reset();
+        let now = time::OffsetDateTime::now_utc();
+        let at = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .expect("format")
+        };
+        let file = serde_json::json!({
+            "Registries": { format!("us-east-1-{hash}-{ACCOUNT}"): {
+                "AuthorizationToken": b64(b"AWS:go-helper-pass"),
+                "RequestedAt": at(now - Duration::from_secs(60)),
+                "ExpiresAt": at(now + Duration::from_secs(11 * 3600)),
+                "ProxyEndpoint": format!("https://{HOST}"),
+                "Service": "ecr"
+            }},
+            "Version": "1.0"
+        });
+        std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
+        std::fs::write(world.cache_file(), file.to_string()).expect("write cache");
+        let output = world.get(HOST);
+        if served_from_cache {
+            assert_credentials(&output, HOST, "go-helper-pass");
+            assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
+        } else {
+            assert_credentials(&output, HOST, &password_for(ACCOUNT));
+            assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
+        }
     }
 }
