@@ -91,12 +91,43 @@ fn shown(text: &str) -> String {
 }
 
 /// `$HOME` when set and not empty; otherwise (unset or empty, as go-homedir — the Go helper's
-/// resolver — treats it) the password database's entry for this user, which is what
-/// `std::env::home_dir` does on Unix (`getpwuid_r`, so NSS sources such as LDAP count). systemd
-/// units and Nomad tasks often start without `HOME`. `None` means no cache and no log; `get`
-/// still answers.
+/// resolver — treats it) this user's entry in `/etc/passwd`. systemd units and Nomad tasks often
+/// start without `HOME`. `None` means no cache and no log; `get` still answers.
+///
+/// `/etc/passwd` is read directly rather than through `getpwuid_r` (which `std::env::home_dir`
+/// uses): the release binary is statically linked, and glibc's static `getpwuid_r` loads the NSS
+/// modules named in `/etc/nsswitch.conf` (`systemd`, `sss`, …) for a uid that is not in the
+/// file — and crashes. So NSS-only users (LDAP) need `HOME` or `AWS_ECR_CACHE_DIR`.
 fn home_dir() -> Option<PathBuf> {
-    std::env::home_dir().filter(|h| !h.as_os_str().is_empty())
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    let passwd = std::fs::read("/etc/passwd").ok()?;
+    home_in_passwd(&passwd, current_uid()?)
+}
+
+#[cfg(unix)]
+fn current_uid() -> Option<u32> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    Some(unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn current_uid() -> Option<u32> {
+    None
+}
+
+/// The home directory field of `uid`'s line in a passwd-format file, if it names one.
+fn home_in_passwd(passwd: &[u8], uid: u32) -> Option<PathBuf> {
+    let uid = uid.to_string();
+    passwd.split(|b| *b == b'\n').find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|b| *b == b':').collect();
+        if fields.len() < 7 || fields[2] != uid.as_bytes() || fields[5].is_empty() {
+            return None;
+        }
+        let home = std::str::from_utf8(fields[5]).ok()?;
+        Some(PathBuf::from(home))
+    })
 }
 
 /// `500ms`, `2s`, `2.5` (seconds), `1m`, `1.5m`. Zero, negative, a day or more, and anything
@@ -158,6 +189,23 @@ mod tests {
         ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn passwd_home_is_the_sixth_field_of_the_uid_line() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
+                       # comment\n\
+                       svc:x:998:998::/var/lib/svc:/usr/sbin/nologin\n\
+                       empty:x:997:997:::/bin/sh\n\
+                       short:x:996\n";
+        assert_eq!(home_in_passwd(passwd, 0), Some(PathBuf::from("/root")));
+        assert_eq!(
+            home_in_passwd(passwd, 998),
+            Some(PathBuf::from("/var/lib/svc"))
+        );
+        assert_eq!(home_in_passwd(passwd, 997), None);
+        assert_eq!(home_in_passwd(passwd, 996), None);
+        assert_eq!(home_in_passwd(passwd, 54321), None);
     }
 
     #[test]
