@@ -86,10 +86,11 @@ fn install(dir: PathBuf, level: Level) {
         .try_init();
 }
 
-/// Field names under which the SDK logs credentials or identities (whose `Debug` shows the
-/// access key id).
-const CREDENTIAL_FIELDS: [&str; 5] = [
+/// Field names under which the SDK logs credentials, identities or a profile chain (whose
+/// `Debug` shows the access key id): aws-config's `info` events use `creds` and `chain`.
+const CREDENTIAL_FIELDS: [&str; 6] = [
     "creds",
+    "chain",
     "credentials",
     "identity",
     "provider_creds",
