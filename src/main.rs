@@ -59,11 +59,11 @@ fn help_text() -> String {
          AWS_ECR_IGNORE_CREDS_STORAGE  `true`: store/erase succeed without doing anything\n  \
          AWS_ECR_FETCH_TIMEOUT         how long one token fetch may take: 500ms, 2s, 2.5, 1m (default 10s)\n  \
          AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n  \
-         AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL\n  \
-                                       API endpoint; wins over FIPS / dual-stack hosts\n  \
-         AWS_PROFILE, AWS_MAX_ATTEMPTS, … the AWS SDK's own settings\n\n\
-         Without HOME the home directory comes from the password database; without either,\n\
-         there is no cache and no log.\n",
+         AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL\n    \
+         API endpoints; they win over FIPS / dual-stack registry hosts\n  \
+         AWS_PROFILE, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, …  the AWS SDK's own settings\n\n\
+         Without HOME (or with it empty) the home directory comes from /etc/passwd; without\n\
+         either there is no cache and no log, and get still answers.\n",
         usage = helper::usage()
     )
 }
