@@ -40,8 +40,7 @@ impl AwsFiles {
 
     /// [`AwsFiles::load`] over a given file system and environment (tests).
     pub fn load_with(fs: &Fs, env: &Env) -> AwsFiles {
-        #[allow(deprecated)] // the alias saves a direct dependency on aws-runtime
-        let files = aws_config::profile::profile_file::ProfileFiles::default();
+        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
         match poll_ready(aws_config::profile::load(fs, env, &files, None)) {
             Some(Ok(set)) => AwsFiles { set, error: None },
             Some(Err(e)) => AwsFiles {

@@ -4,16 +4,17 @@
 //! the client (so an assume-role chain runs STS once), and the whole fetch runs under one
 //! deadline because the SDK has no read timeout of its own and Docker has no helper timeout.
 
+mod diagnosis;
+
 use crate::error_chain::error_chain;
 use crate::identity::CredentialSource;
 use crate::registry::Registry;
 use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ecr::config::Region;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
@@ -45,11 +46,14 @@ impl fmt::Debug for FetchedToken {
 /// is the full chain for the log. Neither ever contains a secret: SDK errors don't carry them.
 #[derive(Debug)]
 pub enum FetchError {
+    /// No provider in the default chain had credentials and no profile was chosen.
     NoCredentials {
         detail: String,
     },
-    SsoLogin {
+    /// The chosen profile's credentials could not be had; `reason` is one sentence.
+    Credentials {
         profile: String,
+        reason: String,
         detail: String,
     },
     AccessDenied {
@@ -65,6 +69,12 @@ pub enum FetchError {
     Api {
         detail: String,
     },
+    /// The API answered with a server error or a body that is not its error format.
+    Http {
+        api: &'static str,
+        status: u16,
+        code: String,
+    },
     BadResponse(String),
     Setup(String),
 }
@@ -77,12 +87,12 @@ impl fmt::Display for FetchError {
                 "no AWS credentials found (environment, profiles, web identity, container, instance metadata); \
                  configure credentials or set AWS_PROFILE"
             ),
-            FetchError::SsoLogin { profile, .. } => {
-                write!(
-                    f,
-                    "the AWS SSO session has expired or is missing; run `aws sso login --profile {profile}`"
-                )
-            }
+            FetchError::Credentials {
+                profile, reason, ..
+            } => write!(
+                f,
+                "could not get AWS credentials for profile {profile}: {reason}"
+            ),
             FetchError::AccessDenied { .. } => write!(
                 f,
                 "access denied: the AWS identity may not call ecr:GetAuthorizationToken (or its credentials are invalid)"
@@ -102,6 +112,16 @@ impl fmt::Display for FetchError {
             FetchError::Api { detail } => {
                 write!(f, "the ECR API call failed: {}", concise(detail))
             }
+            FetchError::Http { api, status, code } => {
+                write!(
+                    f,
+                    "the {api} API call failed: the {api} API answered HTTP {status}"
+                )?;
+                if !code.is_empty() {
+                    write!(f, " ({})", concise(code))?;
+                }
+                Ok(())
+            }
             FetchError::BadResponse(why) => {
                 write!(f, "the ECR API returned an unusable token: {why}")
             }
@@ -115,7 +135,7 @@ impl FetchError {
     pub fn detail(&self) -> String {
         match self {
             FetchError::NoCredentials { detail }
-            | FetchError::SsoLogin { detail, .. }
+            | FetchError::Credentials { detail, .. }
             | FetchError::AccessDenied { detail }
             | FetchError::Api { detail } => detail.clone(),
             other => other.to_string(),
@@ -163,9 +183,10 @@ async fn fetch(
         .clone()
         .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
 
+    // No retry config here: the SDK's default is standard mode with 3 attempts, and it honours
+    // `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's `max_attempts` / `retry_mode`.
     let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
         .region(region.clone())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(timeouts(deadline));
     if let Some(name) = &source.profile {
         loader = loader.profile_name(name);
@@ -188,10 +209,10 @@ async fn fetch(
     }
     // Resolve once, here, so the failure can be told apart from an API failure and the
     // client does not run the chain (and its STS call) a second time.
-    let credentials = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| credentials_error(e, profile.as_deref()))?;
+    let credentials = match provider.provide_credentials().await {
+        Ok(credentials) => credentials,
+        Err(e) => return Err(diagnosis::explain(e, profile.as_deref()).await),
+    };
     let sdk = sdk
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
@@ -199,16 +220,21 @@ async fn fetch(
 
     match registry {
         Registry::Private(p) => {
-            let conf = aws_sdk_ecr::config::Builder::from(&sdk)
-                .use_fips(p.fips)
-                .use_dual_stack(p.dual_stack)
-                .build();
+            let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
+            // An explicit endpoint (VPC endpoint, PrivateLink, proxy) wins over the host's FIPS
+            // and dual-stack flags: the SDK refuses to combine them.
+            if endpoint_override(&sdk, "ECR").is_some() {
+                conf = conf.use_fips(false).use_dual_stack(false);
+            } else {
+                conf = conf.use_fips(p.fips).use_dual_stack(p.dual_stack);
+            }
+            let conf = conf.build();
             let client = aws_sdk_ecr::Client::from_conf(conf);
             #[allow(deprecated)] // registryIds still selects the account whose token is issued
             let request = client
                 .get_authorization_token()
                 .set_registry_ids(p.account.clone().map(|a| vec![a]));
-            let output = request.send().await.map_err(api_error)?;
+            let output = request.send().await.map_err(|e| api_error("ECR", e))?;
             let data = output.authorization_data().first().ok_or_else(|| {
                 FetchError::BadResponse("no authorizationData in the response".into())
             })?;
@@ -219,19 +245,41 @@ async fn fetch(
             )
         }
         Registry::Public { .. } => {
-            let conf = aws_sdk_ecrpublic::config::Builder::from(&sdk).build();
+            let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
+            if endpoint_override(&sdk, "ECR PUBLIC").is_some() {
+                conf = conf.use_fips(false).use_dual_stack(false);
+            }
+            let conf = conf.build();
             let client = aws_sdk_ecrpublic::Client::from_conf(conf);
             let output = client
                 .get_authorization_token()
                 .send()
                 .await
-                .map_err(api_error)?;
+                .map_err(|e| api_error("ECR Public", e))?;
             let data = output.authorization_data().ok_or_else(|| {
                 FetchError::BadResponse("no authorizationData in the ECR Public response".into())
             })?;
             token_from(data.authorization_token(), data.expires_at(), None)
         }
     }
+}
+
+/// The endpoint the service client will use instead of the resolved one, found as the SDK's
+/// `From<&SdkConfig>` finds it: a programmatic endpoint, else `AWS_ENDPOINT_URL_<SERVICE>` /
+/// the profile's `services` section, else `AWS_ENDPOINT_URL` / the profile's `endpoint_url`.
+fn endpoint_override(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return sdk.endpoint_url().map(str::to_string);
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id(service_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|config| config.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_string))
 }
 
 /// The SDK's default chain, with instance-metadata probing kept short and single-attempt so a
@@ -335,39 +383,12 @@ fn token_from(
     })
 }
 
-fn credentials_error(error: CredentialsError, profile: Option<&str>) -> FetchError {
-    let detail = error_chain(&error);
-    let lower = detail.to_ascii_lowercase();
-    // The SSO providers' errors name the SSO token or its cache file (`~/.aws/sso/cache/…`),
-    // whether the session expired or `aws sso login` never ran.
-    let sso = lower.contains("sso")
-        && ["expired", "token", "login", "sso/cache"]
-            .iter()
-            .any(|hint| lower.contains(hint));
-    if sso {
-        return FetchError::SsoLogin {
-            profile: profile.unwrap_or("default").to_string(),
-            detail,
-        };
-    }
-    match error {
-        CredentialsError::CredentialsNotLoaded(_) => FetchError::NoCredentials { detail },
-        CredentialsError::ProviderTimedOut(_) => FetchError::NoCredentials { detail },
-        _ if lower.contains("accessdenied") || lower.contains("not authorized") => {
-            FetchError::AccessDenied { detail }
-        }
-        _ => FetchError::Api {
-            detail: format!("resolving AWS credentials: {detail}"),
-        },
-    }
-}
-
-fn api_error<E, R>(error: SdkError<E, R>) -> FetchError
+fn api_error<E>(api: &'static str, error: SdkError<E>) -> FetchError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
 {
     let detail = error_chain(&error);
+    let status = error.raw_response().map(|r| r.status().as_u16());
     match &error {
         SdkError::TimeoutError(_) => FetchError::Api {
             detail: format!("timed out: {detail}"),
@@ -390,12 +411,32 @@ where
                 FetchError::AccessDenied {
                     detail: format!("{code}: {message}"),
                 }
+            } else if let Some(status) = status.filter(|s| *s >= 500 || code.is_empty()) {
+                // A 5xx, or a body the SDK could not read as the API's error format (whose
+                // parse error would say nothing useful): the status is the news.
+                FetchError::Http {
+                    api,
+                    status,
+                    code: if code.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{code}: {message}")
+                    },
+                }
             } else {
                 FetchError::Api {
                     detail: format!("{code}: {message}"),
                 }
             }
         }
+        SdkError::ResponseError(_) => match status {
+            Some(status) => FetchError::Http {
+                api,
+                status,
+                code: String::new(),
+            },
+            None => FetchError::Api { detail },
+        },
         _ => FetchError::Api { detail },
     }
 }

@@ -114,7 +114,12 @@ fn get(stdin: impl Read, settings: &Settings) -> Outcome {
     };
     let Some(registry) = registry::parse(&server_url) else {
         // Not ECR: say "not found" and nothing else, so anonymous pulls elsewhere keep working.
-        tracing::debug!("not an ECR registry; answering not-found");
+        tracing::debug!(
+            host = %registry::host_of(&server_url)
+                .as_deref()
+                .unwrap_or("(none)"),
+            "not an ECR registry; answering not-found"
+        );
         return Outcome::fail(ProtocolError::NotFound);
     };
     let files = AwsFiles::load();

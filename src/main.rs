@@ -65,8 +65,13 @@ fn help_text() -> String {
          AWS_ECR_CACHE_DIR             cache and log directory (default ~/.ecr)\n  \
          AWS_ECR_DISABLE_CACHE         any value but empty/0/false/no disables the token cache\n  \
          AWS_ECR_IGNORE_CREDS_STORAGE  `true`: store/erase succeed without doing anything\n  \
-         AWS_ECR_FETCH_TIMEOUT         seconds one token fetch may take (default 10)\n  \
-         AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n",
+         AWS_ECR_FETCH_TIMEOUT         how long one token fetch may take: 500ms, 2s, 2.5, 1m (default 10s)\n  \
+         AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n  \
+         AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL\n    \
+         API endpoints; they win over FIPS / dual-stack registry hosts\n  \
+         AWS_PROFILE, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, …  the AWS SDK's own settings\n\n\
+         Without HOME (or with it empty) the home directory comes from /etc/passwd; without\n\
+         either there is no cache and no log, and get still answers.\n",
         usage = helper::usage()
     )
 }

@@ -18,18 +18,43 @@ pub struct Settings {
     pub cache_disabled: bool,
     /// `AWS_ECR_IGNORE_CREDS_STORAGE` is exactly `true` (as in the Go helper).
     pub ignore_creds_storage: bool,
-    /// `AWS_ECR_FETCH_TIMEOUT` in seconds (fractions allowed), default 10 s.
+    /// `AWS_ECR_FETCH_TIMEOUT`: `500ms`, `2s`, `2.5` (seconds) or `1m`; default 10 s.
     pub fetch_timeout: Duration,
     /// `AWS_ECR_LOG_LEVEL`: off, error, warn, info (default), debug, trace.
     pub log_level: Option<tracing::Level>,
 }
 
 impl Settings {
+    /// Reads the environment. A value that cannot be used is named on stderr (this runs once
+    /// per process) and the default applies, so a typo is not silently a different setting.
     pub fn from_env() -> Settings {
-        let home = std::env::home_dir().filter(|h| !h.as_os_str().is_empty());
+        let home = home_dir();
         let cache_dir = match std::env::var_os("AWS_ECR_CACHE_DIR") {
             Some(dir) if !dir.is_empty() => Some(expand_tilde(Path::new(&dir), home.as_deref())),
             _ => home.as_ref().map(|h| h.join(".ecr")),
+        };
+        let fetch_timeout = match std::env::var("AWS_ECR_FETCH_TIMEOUT") {
+            Ok(text) if !text.trim().is_empty() => parse_duration(&text).unwrap_or_else(|| {
+                warn(&format!(
+                    "AWS_ECR_FETCH_TIMEOUT={} is not a duration such as 500ms, 2s, 2.5 or 1m; \
+                     using {} s",
+                    shown(&text),
+                    DEFAULT_FETCH_TIMEOUT.as_secs()
+                ));
+                DEFAULT_FETCH_TIMEOUT
+            }),
+            _ => DEFAULT_FETCH_TIMEOUT,
+        };
+        let log_level = match std::env::var("AWS_ECR_LOG_LEVEL") {
+            Ok(text) if !text.trim().is_empty() => parse_log_level(&text).unwrap_or_else(|| {
+                warn(&format!(
+                    "AWS_ECR_LOG_LEVEL={} is not one of off, error, warn, info, debug, trace; \
+                     using info",
+                    shown(&text)
+                ));
+                Some(tracing::Level::INFO)
+            }),
+            _ => Some(tracing::Level::INFO),
         };
         Settings {
             cache_dir,
@@ -43,11 +68,8 @@ impl Settings {
                 .unwrap_or(false),
             ignore_creds_storage: std::env::var("AWS_ECR_IGNORE_CREDS_STORAGE")
                 .is_ok_and(|v| v == "true"),
-            fetch_timeout: std::env::var("AWS_ECR_FETCH_TIMEOUT")
-                .ok()
-                .and_then(|v| parse_seconds(&v))
-                .unwrap_or(DEFAULT_FETCH_TIMEOUT),
-            log_level: parse_log_level(std::env::var("AWS_ECR_LOG_LEVEL").ok().as_deref()),
+            fetch_timeout,
+            log_level,
             home,
         }
     }
@@ -57,22 +79,89 @@ impl Settings {
     }
 }
 
-/// `"2.5"` or `"2.5s"` → 2.5 s. Zero, negative and garbage are `None` (the default applies).
-pub fn parse_seconds(text: &str) -> Option<Duration> {
+/// One diagnostic line on stderr; Docker shows it beside the helper's answer.
+fn warn(message: &str) {
+    eprintln!("{}: {message}", crate::helper::NAME);
+}
+
+/// A user's value for a message: bounded and without control characters.
+fn shown(text: &str) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("{clean:?}")
+}
+
+/// `$HOME` when set and not empty; otherwise (unset or empty, as go-homedir — the Go helper's
+/// resolver — treats it) this user's entry in `/etc/passwd`. systemd units and Nomad tasks often
+/// start without `HOME`. `None` means no cache and no log; `get` still answers.
+///
+/// `/etc/passwd` is read directly rather than through `getpwuid_r` (which `std::env::home_dir`
+/// uses): the release binary is statically linked, and glibc's static `getpwuid_r` loads the NSS
+/// modules named in `/etc/nsswitch.conf` (`systemd`, `sss`, …) for a uid that is not in the
+/// file — and crashes. So NSS-only users (LDAP) need `HOME` or `AWS_ECR_CACHE_DIR`.
+fn home_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    let passwd = std::fs::read("/etc/passwd").ok()?;
+    home_in_passwd(&passwd, current_uid()?)
+}
+
+#[cfg(unix)]
+fn current_uid() -> Option<u32> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    Some(unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn current_uid() -> Option<u32> {
+    None
+}
+
+/// The home directory field of `uid`'s line in a passwd-format file, if it names one.
+fn home_in_passwd(passwd: &[u8], uid: u32) -> Option<PathBuf> {
+    let uid = uid.to_string();
+    passwd.split(|b| *b == b'\n').find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|b| *b == b':').collect();
+        if fields.len() < 7 || fields[2] != uid.as_bytes() || fields[5].is_empty() {
+            return None;
+        }
+        let home = std::str::from_utf8(fields[5]).ok()?;
+        Some(PathBuf::from(home))
+    })
+}
+
+/// `500ms`, `2s`, `2.5` (seconds), `1m`, `1.5m`. Zero, negative, a day or more, and anything
+/// else are `None`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let number = text.strip_suffix('s').unwrap_or(text).trim();
-    let secs: f64 = number.parse().ok()?;
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let number = number.trim();
+    // `f64::from_str` accepts "inf", "nan" and "1e3"; a duration here is digits and one dot.
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let secs = number.parse::<f64>().ok()? * scale;
     (secs.is_finite() && secs > 0.0 && secs < 86_400.0).then(|| Duration::from_secs_f64(secs))
 }
 
-fn parse_log_level(text: Option<&str>) -> Option<tracing::Level> {
-    match text.map(|t| t.trim().to_ascii_lowercase()).as_deref() {
-        Some("off") | Some("none") => None,
-        Some("error") => Some(tracing::Level::ERROR),
-        Some("warn") | Some("warning") => Some(tracing::Level::WARN),
-        Some("debug") => Some(tracing::Level::DEBUG),
-        Some("trace") => Some(tracing::Level::TRACE),
-        _ => Some(tracing::Level::INFO),
+/// `None` for an unknown name; `Some(None)` for off.
+fn parse_log_level(text: &str) -> Option<Option<tracing::Level>> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "off" | "none" => Some(None),
+        "error" => Some(Some(tracing::Level::ERROR)),
+        "warn" | "warning" => Some(Some(tracing::Level::WARN)),
+        "info" => Some(Some(tracing::Level::INFO)),
+        "debug" => Some(Some(tracing::Level::DEBUG)),
+        "trace" => Some(Some(tracing::Level::TRACE)),
+        _ => None,
     }
 }
 
@@ -89,13 +178,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seconds_parse_with_and_without_unit() {
-        assert_eq!(parse_seconds("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_seconds("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_seconds("0"), None);
-        assert_eq!(parse_seconds("-3"), None);
-        assert_eq!(parse_seconds("soon"), None);
-        assert_eq!(parse_seconds("NaN"), None);
+    fn durations_parse_with_and_without_unit() {
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        for bad in [
+            "0", "0ms", "-3", "soon", "abc", "NaN", "inf", "1e3", "ms", "2h", "",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwd_home_is_the_sixth_field_of_the_uid_line() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
+                       # comment\n\
+                       svc:x:998:998::/var/lib/svc:/usr/sbin/nologin\n\
+                       empty:x:997:997:::/bin/sh\n\
+                       short:x:996\n";
+        assert_eq!(home_in_passwd(passwd, 0), Some(PathBuf::from("/root")));
+        assert_eq!(
+            home_in_passwd(passwd, 998),
+            Some(PathBuf::from("/var/lib/svc"))
+        );
+        assert_eq!(home_in_passwd(passwd, 997), None);
+        assert_eq!(home_in_passwd(passwd, 996), None);
+        assert_eq!(home_in_passwd(passwd, 54321), None);
     }
 
     #[test]
@@ -113,8 +223,9 @@ mod tests {
 
     #[test]
     fn log_levels() {
-        assert_eq!(parse_log_level(None), Some(tracing::Level::INFO));
-        assert_eq!(parse_log_level(Some("DEBUG")), Some(tracing::Level::DEBUG));
-        assert_eq!(parse_log_level(Some("off")), None);
+        assert_eq!(parse_log_level("DEBUG"), Some(Some(tracing::Level::DEBUG)));
+        assert_eq!(parse_log_level(" info"), Some(Some(tracing::Level::INFO)));
+        assert_eq!(parse_log_level("off"), Some(None));
+        assert_eq!(parse_log_level("bogus"), None);
     }
 }
