@@ -370,7 +370,7 @@ fn token_from(
     let token = token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| FetchError::BadResponse("empty authorizationToken".into()))?;
-    crate::token::split_token(token).map_err(FetchError::BadResponse)?;
+    split_token(token).map_err(FetchError::BadResponse)?;
     let expires_at = expires_at.ok_or_else(|| FetchError::BadResponse("no expiresAt".into()))?;
     let nanos =
         i128::from(expires_at.secs()) * 1_000_000_000 + i128::from(expires_at.subsec_nanos());
@@ -441,9 +441,35 @@ where
     }
 }
 
+/// Decodes an `authorizationToken` (base64 `user:password`) into its two parts.
+/// The error never contains the token.
+pub fn split_token(token: &str) -> Result<(String, String), String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| "invalid token: not base64".to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "invalid token: not UTF-8".to_string())?;
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() => Ok((user.to_string(), password.to_string())),
+        _ => Err("invalid token: expected two parts, got 1".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_token_parts() {
+        assert_eq!(
+            split_token("QVdTOnBhc3M6d29yZA==").expect("valid"),
+            ("AWS".into(), "pass:word".into())
+        );
+        assert!(split_token("bm9jb2xvbg==").is_err(), "no colon");
+        assert!(split_token("!!!").is_err());
+        let err = split_token("QVdTOnBhc3M6d29yZA=!").expect_err("bad base64");
+        assert!(!err.contains("QVdT"), "errors never echo the token");
+    }
 
     #[test]
     fn concise_keeps_one_bounded_line() {

@@ -175,7 +175,7 @@ fn list(settings: &Settings) -> Outcome {
         .filter(|(_, entry)| entry.freshness(now, Duration::ZERO) != Freshness::Expired)
         .filter(|(_, entry)| entry.proxy_endpoint.starts_with("https://"))
         .map(|(_, entry)| {
-            let user = token::split_token(&entry.authorization_token)
+            let user = crate::ecr::split_token(&entry.authorization_token)
                 .map(|(u, _)| u)
                 .unwrap_or_else(|_| "AWS".into());
             (entry.proxy_endpoint, user)

@@ -5,8 +5,9 @@
 //! and every `docker pull` pays an STS or SSO round trip. Here the key is what *defines* the
 //! credentials, walking the same order as the SDK's default chain:
 //!
-//! 1. static keys in the environment → the access key id (hashed exactly like the Go helper,
-//!    so both tools share entries for static keys);
+//! 1. static keys in the environment → the access key id, hashed as the Go helper 0.12+ does
+//!    (base64 of SHA-256), so both tools share those entries with Go 0.12 and later; Go 0.11 and
+//!    older (Debian's 0.6.4) key base64(key id ‖ MD5("")) and share none;
 //! 2. the selected profile → its definition (static key id, role ARN + source chain,
 //!    SSO start URL + account + role, credential_process, web identity role);
 //! 3. web identity from the environment → the role ARN;
@@ -255,8 +256,9 @@ fn static_key(profile: &Profile) -> Option<String> {
     Some(id.to_string())
 }
 
-/// The Go helper's `checksum`: base64(sha256(text)). Used as-is for static key ids so the two
-/// helpers find each other's cache entries.
+/// The Go helper's `checksum` since 0.12.0: base64(sha256(text)). Used as-is for static key ids
+/// so this helper and the Go helper 0.12+ find each other's entries (0.11 and older used
+/// base64(text ‖ md5(""))).
 pub fn go_checksum(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
 }

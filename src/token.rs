@@ -10,10 +10,9 @@
 //!   (the registry will say why) but never counts as fresh.
 
 use crate::cache::{Cache, Entry, Freshness};
-use crate::ecr::{self, FetchError, FetchedToken};
+use crate::ecr::{self, FetchError, FetchedToken, split_token};
 use crate::identity::{CredentialSource, Identity};
 use crate::registry::Registry;
-use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant};
 
@@ -230,19 +229,6 @@ fn credential_from_entry(entry: &Entry, origin: Origin) -> Result<Credential, Fe
     })
 }
 
-/// Decodes an `authorizationToken` (base64 `user:password`) into its two parts.
-/// The error never contains the token.
-pub fn split_token(token: &str) -> Result<(String, String), String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .map_err(|_| "invalid token: not base64".to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| "invalid token: not UTF-8".to_string())?;
-    match text.split_once(':') {
-        Some((user, password)) if !user.is_empty() => Ok((user.to_string(), password.to_string())),
-        _ => Err("invalid token: expected two parts, got 1".to_string()),
-    }
-}
-
 impl Credential {
     /// The password, for the few places that must write it out (protocol reply, export).
     pub fn password(&self) -> &str {
@@ -253,18 +239,6 @@ impl Credential {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_token_parts() {
-        assert_eq!(
-            split_token("QVdTOnBhc3M6d29yZA==").expect("valid"),
-            ("AWS".into(), "pass:word".into())
-        );
-        assert!(split_token("bm9jb2xvbg==").is_err(), "no colon");
-        assert!(split_token("!!!").is_err());
-        let err = split_token("QVdTOnBhc3M6d29yZA=!").expect_err("bad base64");
-        assert!(!err.contains("QVdT"), "errors never echo the token");
-    }
 
     #[test]
     fn keys_follow_the_go_layout_and_list_filters_by_identity() {

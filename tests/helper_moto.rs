@@ -471,7 +471,7 @@ fn disabled_cache_always_fetches() {
     assert_eq!(stdout(&world.run(&["list"], b"")), "{}\n");
 }
 
-/// Static keys hash exactly like the Go helper's cache key, so an entry it wrote is a hit here.
+/// Static keys hash exactly like the Go helper 0.12+'s cache key, so an entry it wrote is a hit here.
 #[test]
 fn go_helper_entries_for_static_keys_are_shared() {
     let moto = Moto::start();
