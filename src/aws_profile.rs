@@ -9,63 +9,90 @@
 
 use aws_config::profile::{Profile, ProfileSet};
 use aws_types::os_shim_internal::{Env, Fs};
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-/// The profiles as the SDK sees them. `Debug` shows profile names only: the values include
-/// secret access keys.
+/// The profiles as the SDK sees them, read on first use: a caller whose identity comes from
+/// environment keys never pays for the files. `Debug` shows profile names only: the values
+/// include secret access keys.
 pub struct AwsFiles {
+    fs: Fs,
+    env: Env,
+    loaded: OnceCell<Loaded>,
+}
+
+struct Loaded {
     set: ProfileSet,
     /// Why the files could not be loaded or parsed; the fetch will report it again.
-    pub error: Option<String>,
+    error: Option<String>,
 }
 
 impl std::fmt::Debug for AwsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let loaded = self.loaded();
         f.debug_struct("AwsFiles")
-            .field("profiles", &self.set.profiles().collect::<Vec<_>>())
-            .field("selected", &self.set.selected_profile())
-            .field("error", &self.error)
+            .field("profiles", &loaded.set.profiles().collect::<Vec<_>>())
+            .field("selected", &loaded.set.selected_profile())
+            .field("error", &loaded.error)
             .finish()
     }
 }
 
 impl AwsFiles {
-    /// Reads both files the way the SDK will (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`,
-    /// else `$HOME/.aws/`; `HOME` as the SDK reads it).
+    /// The files the SDK will read (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else
+    /// `$HOME/.aws/`; `HOME` as the SDK reads it). Nothing is read yet.
     pub fn load() -> AwsFiles {
         AwsFiles::load_with(&Fs::real(), &Env::real())
     }
 
     /// [`AwsFiles::load`] over a given file system and environment (tests).
     pub fn load_with(fs: &Fs, env: &Env) -> AwsFiles {
-        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-        match poll_ready(aws_config::profile::load(fs, env, &files, None)) {
-            Some(Ok(set)) => AwsFiles { set, error: None },
-            Some(Err(e)) => AwsFiles {
-                set: ProfileSet::default(),
-                error: Some(crate::error_chain::error_chain(&e)),
-            },
-            None => AwsFiles {
-                set: ProfileSet::default(),
-                error: Some("the profile loader did not complete".into()),
-            },
+        AwsFiles {
+            fs: fs.clone(),
+            env: env.clone(),
+            loaded: OnceCell::new(),
         }
+    }
+
+    fn loaded(&self) -> &Loaded {
+        self.loaded.get_or_init(|| {
+            let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+            match poll_ready(aws_config::profile::load(&self.fs, &self.env, &files, None)) {
+                Some(Ok(set)) => Loaded { set, error: None },
+                Some(Err(e)) => Loaded {
+                    set: ProfileSet::default(),
+                    error: Some(crate::error_chain::error_chain(&e)),
+                },
+                None => Loaded {
+                    set: ProfileSet::default(),
+                    error: Some("the profile loader did not complete".into()),
+                },
+            }
+        })
+    }
+
+    /// Why the files could not be read or parsed, if they could not.
+    pub fn error(&self) -> Option<&str> {
+        self.loaded().error.as_deref()
     }
 
     /// The profile the SDK's default chain will use: `AWS_PROFILE`, else `default`.
     pub fn selected(&self) -> &str {
-        self.set.selected_profile()
+        self.loaded().set.selected_profile()
     }
 
     pub fn profile(&self, name: &str) -> Option<&Profile> {
-        self.set.get_profile(name)
+        self.loaded().set.get_profile(name)
     }
 
     /// A property of an `[sso-session NAME]` section.
     pub fn sso_session_value(&self, session: &str, key: &str) -> Option<&str> {
-        self.set.sso_session(session).and_then(|s| s.get(key))
+        self.loaded()
+            .set
+            .sso_session(session)
+            .and_then(|s| s.get(key))
     }
 }
 
@@ -122,7 +149,7 @@ pub(crate) mod tests {
             Some("https://corp.awsapps.com/start")
         );
         assert_eq!(f.selected(), "default");
-        assert!(f.error.is_none());
+        assert!(f.error().is_none());
     }
 
     /// The corners where a hand-written reader disagreed with the SDK.

@@ -47,9 +47,8 @@ pub struct Identity {
 /// `default`).
 pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let selected = source.profile.as_deref().unwrap_or(files.selected());
-    let profile_name =
-        (source.profile.is_some() || env("AWS_PROFILE").is_some()).then(|| selected.to_string());
+    // The profile in effect, for messages; the files are read only if a profile is needed.
+    let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
     let env_secret = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"));
 
     let base = match (env("AWS_ACCESS_KEY_ID"), env_secret, &source.profile) {
@@ -59,7 +58,10 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
             Base::AccessKey(key_id, "access key from the environment".into())
         }
         _ => {
-            let name = selected;
+            let name = source
+                .profile
+                .as_deref()
+                .unwrap_or_else(|| files.selected());
             match describe_profile(files, name) {
                 Some(Definition::AccessKey(id)) => {
                     Base::AccessKey(id, format!("profile {name} (static keys)"))
