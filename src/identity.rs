@@ -16,8 +16,7 @@
 //!
 //! Only a hash is stored; key ids never appear in clear in the cache or the log.
 
-use crate::aws_profile::AwsFiles;
-use aws_config::profile::Profile;
+use crate::aws_profile::{AwsFiles, Section};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -187,7 +186,7 @@ fn describe_profile(files: &AwsFiles, root: &str) -> Option<Definition> {
         if let Some(id) = static_key(profile).filter(|_| visited.len() > 1) {
             break Some(format!("key:{}", go_checksum(&id)));
         }
-        let get = |k: &str| profile.get(k).filter(|v| !v.is_empty());
+        let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let role = get("role_arn").filter(|_| get("web_identity_token_file").is_none());
         let Some(role) = role else {
             break base_definition(files, profile)
@@ -219,8 +218,8 @@ fn static_key_of(files: &AwsFiles, name: &str) -> Option<String> {
 }
 
 /// The credentials a profile defines by itself, in aws-config's `base_provider` order.
-fn base_definition(files: &AwsFiles, profile: &Profile) -> Option<String> {
-    let get = |k: &str| profile.get(k).filter(|v| !v.is_empty());
+fn base_definition(files: &AwsFiles, profile: &Section) -> Option<String> {
+    let get = |k: &str| profile.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if let Some(source) = get("credential_source") {
         return Some(format!("credential_source={source}"));
     }
@@ -250,7 +249,7 @@ fn base_definition(files: &AwsFiles, profile: &Profile) -> Option<String> {
     static_key(profile).map(|id| format!("key:{}", go_checksum(&id)))
 }
 
-fn static_key(profile: &Profile) -> Option<String> {
+fn static_key(profile: &Section) -> Option<String> {
     let id = profile.get("aws_access_key_id").filter(|v| !v.is_empty())?;
     profile
         .get("aws_secret_access_key")
