@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -503,22 +503,6 @@ fn public_copy_of_the_binary(dir: &Path) -> std::path::PathBuf {
     bin
 }
 
-fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
-}
-
 /// Without `HOME` (unset, or empty as some unit files leave it), the home directory comes from
 /// the password database: here, in a private mount namespace, a copy of `/etc/passwd` whose
 /// entry for this uid points at a temporary directory.
@@ -566,7 +550,7 @@ fn without_home_the_password_database_names_the_home() {
         if let Some(home) = home {
             command.env("HOME", home);
         }
-        let output = run_with_stdin(command, HOST);
+        let output = run_with_stdin(command, HOST.as_bytes());
         assert_credentials(&output, HOST, &password_for(ACCOUNT));
         assert!(
             passwd_home.join(".ecr/cache.json").is_file(),
@@ -598,7 +582,7 @@ fn without_any_home_get_answers_without_a_cache() {
         .envs(&world.env)
         .env_remove("HOME")
         .env_remove("AWS_ECR_CACHE_DIR");
-    let output = run_with_stdin(command, HOST);
+    let output = run_with_stdin(command, HOST.as_bytes());
     assert_credentials(&output, HOST, &password_for(ACCOUNT));
     assert_eq!(stderr(&output), "");
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);
