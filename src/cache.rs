@@ -13,7 +13,7 @@
 //!
 //! Trust: an existing directory that another user owns, or that group or others may write,
 //! could hold planted entries (a token for someone else's registry) or symlinks, so it is not
-//! used at all ([`Cache::open`]). Files in it are opened without following symlinks.
+//! used at all ([`check_trusted`], once per process in `Settings`). Files in it are opened without following symlinks.
 //!
 //! A file this tool cannot use is destroyed only when nothing could be lost: another `Version`
 //! (a newer tool's format) or a torn JSON write that may still be in progress (the Go helper
@@ -175,12 +175,6 @@ impl Cache {
     /// A cache in `dir`, which need not exist yet. Touches nothing on disk.
     pub fn new(dir: PathBuf) -> Cache {
         Cache { dir }
-    }
-
-    /// A cache in `dir` if [`check_trusted`] allows it.
-    pub fn open(dir: PathBuf) -> Result<Cache, Untrusted> {
-        check_trusted(&dir)?;
-        Ok(Cache { dir })
     }
 
     pub fn file_path(&self) -> PathBuf {
@@ -676,9 +670,9 @@ mod tests {
         assert!(check_trusted(&path).is_ok(), "absent: will be created 0700");
         fs::create_dir(&path).expect("mkdir");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).expect("chmod");
-        assert!(Cache::open(path.clone()).is_ok());
+        assert!(check_trusted(&path).is_ok());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).expect("chmod");
-        let err = Cache::open(path.clone()).expect_err("world-writable");
+        let err = check_trusted(&path).expect_err("world-writable");
         assert!(
             err.to_string().contains("writable by group or others"),
             "{err}"
@@ -687,7 +681,7 @@ mod tests {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             std::os::unix::fs::chown(&path, Some(4321), None).expect("chown");
-            let err = Cache::open(path.clone()).expect_err("foreign owner");
+            let err = check_trusted(&path).expect_err("foreign owner");
             assert!(err.to_string().contains("owned by uid 4321"), "{err}");
         }
     }

@@ -93,17 +93,9 @@ fn read_input(stdin: impl Read) -> Result<Vec<u8>, ProtocolError> {
 /// The cache to use, if any, and the warning line for stderr when the directory is not
 /// trusted (then the helper works without it: nothing planted there is read).
 fn cache_of(settings: &Settings) -> (Option<Cache>, Option<String>) {
-    if settings.cache_disabled {
-        return (None, None);
-    }
-    match settings.cache_dir.clone().map(Cache::open) {
-        Some(Ok(cache)) => (Some(cache), None),
-        Some(Err(untrusted)) => {
-            crate::logging::activate();
-            tracing::warn!(error = %untrusted, "cache directory not trusted");
-            (None, Some(format!("{NAME}: warning: {untrusted}\n")))
-        }
-        None => (None, None),
+    match settings.cache() {
+        Ok(cache) => (cache, None),
+        Err(untrusted) => (None, Some(format!("{NAME}: warning: {untrusted}\n"))),
     }
 }
 

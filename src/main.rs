@@ -8,7 +8,7 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "export") {
         let settings = Settings::from_env();
-        ecr_login::logging::init(trusted_log_dir(&settings), settings.log_level);
+        ecr_login::logging::init(settings.log_dir(), settings.log_level);
         ecr_login::logging::activate();
         std::process::exit(ecr_login::export::main(args[2..].to_vec()));
     }
@@ -28,7 +28,7 @@ fn main() {
                 },
                 action => {
                     let settings = Settings::from_env();
-                    ecr_login::logging::init(trusted_log_dir(&settings), settings.log_level);
+                    ecr_login::logging::init(settings.log_dir(), settings.log_level);
                     helper::run(action, std::io::stdin().lock(), &settings)
                 }
             }
@@ -46,14 +46,6 @@ fn main() {
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
     std::process::exit(outcome.code);
-}
-
-/// The log lives in the cache directory; one that another user could write (and plant a
-/// symlink in) gets no log either.
-fn trusted_log_dir(settings: &Settings) -> Option<std::path::PathBuf> {
-    let dir = settings.cache_dir.as_deref()?;
-    ecr_login::cache::check_trusted(dir).ok()?;
-    settings.log_dir()
 }
 
 fn help_text() -> String {

@@ -3,6 +3,7 @@
 //! The variable names are the Go helper's where one exists (`AWS_ECR_CACHE_DIR`,
 //! `AWS_ECR_DISABLE_CACHE`, `AWS_ECR_IGNORE_CREDS_STORAGE`), so a drop-in swap keeps working.
 
+use crate::cache::{Cache, Untrusted, check_trusted};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub struct Settings {
     pub fetch_timeout: Duration,
     /// `AWS_ECR_LOG_LEVEL`: off, error, warn, info (default), debug, trace.
     pub log_level: Option<tracing::Level>,
+    /// Why `cache_dir` may not be used (another user's, or writable by others): then neither
+    /// the cache nor the log lives there. Checked once per process, one `stat`.
+    pub untrusted_cache_dir: Option<Untrusted>,
 }
 
 impl Settings {
@@ -56,7 +60,9 @@ impl Settings {
             }),
             _ => Some(tracing::Level::INFO),
         };
+        let untrusted_cache_dir = cache_dir.as_deref().and_then(|d| check_trusted(d).err());
         Settings {
+            untrusted_cache_dir,
             cache_dir,
             cache_disabled: std::env::var("AWS_ECR_DISABLE_CACHE")
                 .map(|v| {
@@ -74,8 +80,24 @@ impl Settings {
         }
     }
 
+    /// The log directory: `log/` in the cache directory, unless that is not trusted.
     pub fn log_dir(&self) -> Option<PathBuf> {
+        if self.untrusted_cache_dir.is_some() {
+            return None;
+        }
         self.cache_dir.as_ref().map(|d| d.join("log"))
+    }
+
+    /// The token cache: `Ok(None)` when disabled or there is no directory, `Err` when the
+    /// directory is not trusted (the caller says so and works without it).
+    pub fn cache(&self) -> Result<Option<Cache>, &Untrusted> {
+        if self.cache_disabled {
+            return Ok(None);
+        }
+        if let Some(untrusted) = &self.untrusted_cache_dir {
+            return Err(untrusted);
+        }
+        Ok(self.cache_dir.clone().map(Cache::new))
     }
 }
 

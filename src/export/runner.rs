@@ -13,7 +13,6 @@ use super::report::Row;
 use super::runpod::Runpod;
 use super::target::{self, Cred, Outcome};
 use crate::aws_profile::AwsFiles;
-use crate::cache::Cache;
 use crate::identity::{self, CredentialSource};
 use crate::registry::{self, PrivateRegistry, Registry};
 use crate::settings::Settings;
@@ -48,16 +47,10 @@ pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<C
         role_arn: source.role_arn.clone(),
     };
     let identity = identity::current(files, &credential_source);
-    let cache = match (&settings.cache_dir, settings.cache_disabled) {
-        (Some(dir), false) => match Cache::open(dir.clone()) {
-            Ok(cache) => Some(cache),
-            Err(untrusted) => {
-                tracing::warn!(error = %untrusted, "cache directory not trusted");
-                None
-            }
-        },
-        _ => None,
-    };
+    let cache = settings.cache().unwrap_or_else(|untrusted| {
+        tracing::warn!(error = %untrusted, "cache directory not trusted");
+        None
+    });
     let request = TokenRequest {
         registry: &registry,
         identity: &identity,
