@@ -5,6 +5,7 @@
 
 pub mod aws_profile;
 pub mod cache;
+pub mod commands;
 pub mod delegate;
 pub mod ecr;
 pub mod error_chain;

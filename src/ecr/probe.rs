@@ -113,9 +113,14 @@ async fn api_endpoint(
     deadline: Duration,
 ) -> Result<ApiEndpoint, FetchError> {
     let region = registry.api_region().to_string();
-    let sdk = loader(Region::new(region.clone()), source, deadline, https_client()?)
-        .load()
-        .await;
+    let sdk = loader(
+        Region::new(region.clone()),
+        source,
+        deadline,
+        https_client()?,
+    )
+    .load()
+    .await;
     let explicit = endpoint_override(&sdk, service_id(registry));
     let (fips, dual_stack) = endpoint_flags(registry, explicit.is_some()).unwrap_or((
         sdk.use_fips().unwrap_or(false),
@@ -261,5 +266,4 @@ mod tests {
         };
         assert_eq!(clock.skew(), time::Duration::minutes(7));
     }
-
 }
