@@ -291,10 +291,14 @@ fn sso_profile_without_a_sign_in_says_aws_sso_login() {
     assert!(
         text(&report, "sso", "detail").contains("SSO session `corp` (profile dev): not signed in")
     );
-    assert_eq!(
-        text(&report, "sso", "fix"),
-        "run `aws sso login --profile dev`"
-    );
+    // The profile in use is `pull`; the sign-in to renew is its source profile's.
+    for name in ["sso", "identity", "token"] {
+        assert_eq!(
+            text(&report, name, "fix"),
+            "run `aws sso login --profile dev`",
+            "{name}: {report:#}"
+        );
+    }
 
     // Signed in long ago: the cached token (found by the session's name) has expired.
     use sha1_name::of;

@@ -14,6 +14,7 @@ mod local;
 pub mod report;
 
 use crate::aws_profile::AwsFiles;
+use crate::ecr::probe::{self, SsoLogin};
 use crate::helper_config::{self, HelperConfig};
 use crate::identity::{self, CredentialSource};
 use crate::registry;
@@ -23,6 +24,10 @@ use clap::Parser;
 use docker::DockerConfig;
 use report::{Check, Report};
 use std::ffi::OsString;
+use std::time::Duration;
+
+/// Reading the profile files is local; this only guards a stuck disk.
+const LOCAL_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
@@ -135,11 +140,13 @@ impl Context<'_> {
         let (endpoint_check, endpoint) = aws::endpoint_check(&route);
         checks.push(endpoint_check);
         checks.push(self.cache_check(&route));
-        checks.extend(self.source_checks(Some(&route)));
+        let (source_checks, sso) = self.source_checks(Some(&route));
+        checks.extend(source_checks);
         checks.push(aws::token_check(
             &route,
             self.settings,
             endpoint.as_ref(),
+            sso.as_ref().map(|login| login.profile.as_str()),
             &self.budget,
         ));
         checks
@@ -149,7 +156,7 @@ impl Context<'_> {
     /// this helper (its route, endpoint, cache entry, `auths`), and each other identity the
     /// helper config routes them to. No token fetch: name a HOST for that.
     fn setup_checks(&self) -> Vec<Check> {
-        let mut checks = self.source_checks(None);
+        let mut checks = self.source_checks(None).0;
         let mut seen = vec![CredentialSource::default()];
         let registries = self
             .docker
@@ -175,7 +182,7 @@ impl Context<'_> {
             checks.push(self.cache_check(&route).for_host(label));
             if !seen.contains(&route.source) {
                 seen.push(route.source.clone());
-                let more = self.source_checks(Some(&route));
+                let (more, _) = self.source_checks(Some(&route));
                 checks.extend(more.into_iter().map(|c| c.for_host(label)));
             }
         }
@@ -228,8 +235,9 @@ impl Context<'_> {
     }
 
     /// Who the credentials of `route` (the ambient ones without a route) are, and what they
-    /// depend on: the STS identity and clock, the SSO sign-in, instance metadata.
-    fn source_checks(&self, route: Option<&Route>) -> Vec<Check> {
+    /// depend on: the STS identity and clock, the SSO sign-in, instance metadata. Also returns
+    /// the SSO sign-in, whose `aws sso login` fixes a later credentials failure.
+    fn source_checks(&self, route: Option<&Route>) -> (Vec<Check>, Option<SsoLogin>) {
         let files = AwsFiles::load();
         let ambient = CredentialSource::default();
         let source = route.map(|r| &r.source).unwrap_or(&ambient);
@@ -237,16 +245,23 @@ impl Context<'_> {
             Some(route) => route.registry.api_region().to_string(),
             None => default_region(&files),
         };
-        let mut checks = aws::identity_checks(route, &region, source, &self.budget);
         let profile = source
             .profile
             .clone()
             .unwrap_or_else(|| files.selected().to_string());
-        if identity::environment_key_id(source).is_none()
-            && let Ok(Some(login)) =
-                crate::ecr::probe::sso_login_blocking(&profile, std::time::Duration::from_secs(5))
-        {
-            checks.push(local::sso_check(&login, self.settings.home.as_deref()));
+        // A profile's problems are reported by the identity check; here only "is it SSO".
+        let sso = identity::environment_key_id(source)
+            .is_none()
+            .then(|| {
+                probe::sso_login_blocking(&profile, LOCAL_DEADLINE)
+                    .ok()
+                    .flatten()
+            })
+            .flatten();
+        let sso_profile = sso.as_ref().map(|login| login.profile.as_str());
+        let mut checks = aws::identity_checks(route, &region, source, sso_profile, &self.budget);
+        if let Some(login) = &sso {
+            checks.push(local::sso_check(login, self.settings.home.as_deref()));
         }
         let description = identity::current(&files, source).description;
         let from_instance = description.ends_with(identity::INSTANCE_ROLE)
@@ -257,7 +272,7 @@ impl Context<'_> {
         if from_instance {
             checks.push(aws::instance_metadata_check(&self.budget));
         }
-        checks
+        (checks, sso)
     }
 }
 

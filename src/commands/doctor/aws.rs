@@ -158,10 +158,13 @@ fn mask(key_id: &str) -> String {
 }
 
 /// The `identity` check (STS `GetCallerIdentity`) and the `clock` check from its `Date`.
+/// `sso_profile`: the profile holding the SSO sign-in the credentials depend on, if any (its
+/// `aws sso login` is then the fix for a credentials failure).
 pub fn identity_checks(
     route: Option<&Route>,
     region: &str,
     source: &CredentialSource,
+    sso_profile: Option<&str>,
     budget: &Budget,
 ) -> Vec<Check> {
     let files = AwsFiles::load();
@@ -192,7 +195,7 @@ pub fn identity_checks(
         Err(e) => Check::fail(
             "identity",
             format!("{} — credentials from: {how}", sts_failure(e)),
-            fix_for(e, None),
+            fix_for(e, None, sso_profile),
         ),
     };
     let clock = clock_check(&probe, probe.caller.is_ok());
@@ -309,6 +312,7 @@ pub fn token_check(
     route: &Route,
     settings: &Settings,
     endpoint: Option<&ApiEndpoint>,
+    sso_profile: Option<&str>,
     budget: &Budget,
 ) -> Check {
     const NAME: &str = "token";
@@ -356,19 +360,32 @@ pub fn token_check(
                 ),
             }
         }
-        Err(e) => Check::fail(NAME, format!("no token: {e}"), fix_for(&e, endpoint)),
+        Err(e) => Check::fail(
+            NAME,
+            format!("no token: {e}"),
+            fix_for(&e, endpoint, sso_profile),
+        ),
     }
 }
 
 /// What to do about a failed credentials or API call.
-fn fix_for(error: &FetchError, endpoint: Option<&ApiEndpoint>) -> String {
+fn fix_for(
+    error: &FetchError,
+    endpoint: Option<&ApiEndpoint>,
+    sso_profile: Option<&str>,
+) -> String {
     let api = endpoint.map(|e| e.url.as_str()).unwrap_or("the AWS API");
     match error {
+        FetchError::Credentials { .. } if sso_profile.is_some() => format!(
+            "run `aws sso login --profile {}`",
+            sso_profile.unwrap_or_default()
+        ),
         FetchError::NoCredentials { .. } => "configure AWS credentials: a profile (`aws configure`, \
              `aws sso login`) selected with AWS_PROFILE, environment keys, or an instance role on EC2"
             .into(),
         FetchError::Credentials { profile, .. } => format!(
-            "repair profile {profile} as the line above says; `aws sts get-caller-identity --profile {profile}` must work"
+            "fix profile {profile} in the AWS config files as the detail says; \
+             `aws sts get-caller-identity --profile {profile}` works once it is right"
         ),
         FetchError::AccessDenied { .. } => format!(
             "check that the credentials are valid, and that the identity may call \
