@@ -35,11 +35,12 @@ enum Output {
     Json,
 }
 
-/// Check the set-up for a registry (or, without HOST, the general set-up and every registry
+/// `doctor`'s arguments (public so the command tree for help, completions and man pages can
+/// include them). Check the set-up for a registry (or, without HOST, the general set-up and every registry
 /// the Docker config sends to ecr-login) and explain each problem with a fix.
 #[derive(Debug, Parser)]
 #[command(
-    name = "docker-credential-ecr-login doctor",
+    name = "doctor",
     bin_name = "docker-credential-ecr-login doctor",
     about = "Check the set-up for a registry and explain each problem with a fix",
     long_about = "Check the set-up for a registry and explain each problem with a fix.\n\n\
@@ -53,7 +54,7 @@ enum Output {
         bounded by AWS_ECR_FETCH_TIMEOUT each and by twice that together.",
     disable_version_flag = true
 )]
-struct Cli {
+pub struct Args {
     /// Registry host (or a helper-config alias) as Docker names it; without it, the general
     /// set-up and every registry in the Docker config that uses ecr-login
     #[arg(value_name = "HOST")]
@@ -65,7 +66,7 @@ struct Cli {
 
 /// Entry point for `docker-credential-ecr-login doctor ...`; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(std::iter::once(OsString::from("doctor")).chain(args)) {
+    let cli = match Args::try_parse_from(std::iter::once(OsString::from("doctor")).chain(args)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
