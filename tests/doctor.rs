@@ -372,6 +372,90 @@ fn hung_instance_metadata_is_reported_quickly() {
     assert!(text(&report, "instance-metadata", "fix").contains("hop-limit 2"));
 }
 
+/// An alias whose ECR host a rule sends to profile `one`: the route names both, the identity
+/// check runs with that profile's keys (STS sees them) and says the rule chose it.
+#[test]
+fn an_alias_through_a_rule_shows_the_route_and_the_rules_identity() {
+    let moto = Moto::start();
+    let world = healthy(&moto);
+    world.write_home_file(
+        ".aws/credentials",
+        "[one]\naws_access_key_id = AKIAONE0000000000001\naws_secret_access_key = doctor-s1\n",
+    );
+    world.write_home_file(
+        ".config/ecr-login/config.toml",
+        &format!(
+            "[[alias]]\nhost = \"registry.example.com\"\nregistry = \"{HOST}\"\n\n\
+             [[registry]]\nmatch = [\"{HOST}\"]\nprofile = \"one\"\n"
+        ),
+    );
+    docker_config(
+        &world,
+        r#"{"credHelpers": {"registry.example.com": "ecr-login"}}"#,
+    );
+    let (output, report) = doctor_json(&world, &["registry.example.com"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let route = text(&report, "route", "detail");
+    assert!(
+        route.contains(&format!(
+            "alias registry.example.com → {HOST}, rule registry[0] (profile one)"
+        )),
+        "{route}"
+    );
+    let identity = text(&report, "identity", "detail");
+    assert!(
+        identity.contains("profile one (static keys), chosen by helper-config rule registry[0]"),
+        "{identity}"
+    );
+    let signers: Vec<String> = moto
+        .requests()
+        .into_iter()
+        .filter(|r| r.api == "sts:GetCallerIdentity" || r.api == "ecr:GetAuthorizationToken")
+        .map(|r| r.access_key.unwrap_or_default())
+        .collect();
+    assert_eq!(signers, ["AKIAONE0000000000001", "AKIAONE0000000000001"]);
+    assert_no_secret(&output, &["AKIAONE0000000000001", "doctor-s1"]);
+}
+
+/// A non-ECR host with a `fallback_helper`: delegated, and the backing helper is looked for.
+#[test]
+fn a_delegated_host_needs_its_backing_helper_on_path() {
+    let moto = Moto::start();
+    let mut world = healthy(&moto);
+    world.write_home_file(
+        ".config/ecr-login/config.toml",
+        "fallback_helper = \"filestore\"\n",
+    );
+    docker_config(&world, r#"{"credsStore": "ecr-login"}"#);
+    let (output, report) = doctor_json(&world, &["quay.io"]);
+    assert_eq!(output.status.code(), Some(1), "not on PATH yet: {report:#}");
+    assert_eq!(status(&report, "fallback-helper"), "fail");
+    assert!(
+        text(&report, "fallback-helper", "detail")
+            .contains("docker-credential-filestore is not on PATH")
+    );
+    assert_eq!(status(&report, "route"), "ok");
+    assert!(text(&report, "route", "detail").contains("go to docker-credential-filestore"));
+
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/bin");
+    let path = format!("{}:{}", bin.display(), world.env["PATH"]);
+    world.set("PATH", &path);
+    let (output, report) = doctor_json(&world, &["quay.io"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(status(&report, "fallback-helper"), "ok");
+    let names: Vec<&Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert!(
+        !names.contains(&&Value::from("token")),
+        "no ECR token for it: {names:?}"
+    );
+    assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
+}
+
 #[test]
 fn without_host_checks_every_registry_the_docker_config_sends_here() {
     let moto = Moto::start();
