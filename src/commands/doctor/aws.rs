@@ -75,7 +75,10 @@ pub fn endpoint_check(route: &Route) -> (Check, Option<ApiEndpoint>) {
                 (false, true) => "the standard endpoint".to_string(),
                 (false, false) => format!("the {} endpoint, from the host", flags.join(" ")),
             };
-            let detail = format!("region {region}, API {}: {kind}", endpoint.url);
+            let detail = format!(
+                "region {region}, API {}: {kind}",
+                without_userinfo(&endpoint.url)
+            );
             let check = if insecure(&endpoint.url) {
                 Check::warn(
                     NAME,
@@ -114,6 +117,16 @@ fn override_source(url: &str, route: &Route) -> String {
         })
         .map(str::to_string)
         .unwrap_or_else(|| "the AWS profile's services section or endpoint_url".into())
+}
+
+/// A URL for display: `user:password@` in an endpoint (a proxy's, say) would be a secret.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 /// `http://` to anything but this machine.
@@ -374,7 +387,9 @@ fn fix_for(
     endpoint: Option<&ApiEndpoint>,
     sso_profile: Option<&str>,
 ) -> String {
-    let api = endpoint.map(|e| e.url.as_str()).unwrap_or("the AWS API");
+    let api = endpoint
+        .map(|e| without_userinfo(&e.url))
+        .unwrap_or_else(|| "the AWS API".into());
     match error {
         FetchError::Credentials { .. } if sso_profile.is_some() => format!(
             "run `aws sso login --profile {}`",
@@ -424,6 +439,18 @@ mod tests {
         assert!(!insecure("http://[::1]:5000/"));
         assert!(insecure("http://proxy.corp.example:8080"));
         assert!(insecure("http://[2001:db8::1]/"));
+    }
+
+    #[test]
+    fn endpoint_user_info_is_not_shown() {
+        assert_eq!(
+            without_userinfo("https://me:pw@proxy.example/ecr?x=@"),
+            "https://…@proxy.example/ecr?x=@"
+        );
+        assert_eq!(
+            without_userinfo("https://api.ecr.us-east-1.amazonaws.com"),
+            "https://api.ecr.us-east-1.amazonaws.com"
+        );
     }
 
     #[test]
