@@ -456,6 +456,52 @@ fn a_delegated_host_needs_its_backing_helper_on_path() {
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 0);
 }
 
+/// The endpoint follows the host (FIPS, dual-stack), unless an override names another; then
+/// the variable is named. No credentials here, so nothing leaves the machine.
+#[test]
+fn the_endpoint_follows_the_host_unless_overridden() {
+    let mut world = World::bare();
+    world.set("AWS_EC2_METADATA_DISABLED", "true");
+    let endpoint = |world: &World, host: &str| {
+        let (_, report) = doctor_json(world, &[host]);
+        text(&report, "endpoint", "detail").to_string()
+    };
+    for (host, api, kind) in [
+        (
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+            "https://api.ecr-fips.us-gov-west-1.amazonaws.com",
+            "the FIPS endpoint, from the host",
+        ),
+        (
+            "123456789012.dkr-ecr.us-west-2.on.aws",
+            "https://ecr.us-west-2.api.aws",
+            "the dual-stack endpoint, from the host",
+        ),
+        (
+            "public.ecr.aws",
+            "https://api.ecr-public.us-east-1.amazonaws.com",
+            "the standard endpoint",
+        ),
+    ] {
+        let detail = endpoint(&world, host);
+        assert!(
+            detail.contains(&format!("API {api}: {kind}")),
+            "{host}: {detail}"
+        );
+    }
+    world.set("AWS_ENDPOINT_URL_ECR", "https://user:pw@vpce.example:8443");
+    let detail = endpoint(
+        &world,
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+    );
+    assert!(
+        detail.contains(
+            "API https://…@vpce.example:8443: an explicit endpoint (AWS_ENDPOINT_URL_ECR)"
+        ),
+        "{detail}"
+    );
+}
+
 #[test]
 fn without_host_checks_every_registry_the_docker_config_sends_here() {
     let moto = Moto::start();

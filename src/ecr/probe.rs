@@ -126,39 +126,29 @@ async fn api_endpoint(
         sdk.use_fips().unwrap_or(false),
         sdk.use_dual_stack().unwrap_or(false),
     ));
-    let resolved = |e: aws_sdk_ecr::error::BoxError| {
-        FetchError::Setup(format!("no API endpoint for region {region}: {e}"))
-    };
+    // Each service crate has its own resolver types, hence a macro rather than a function.
+    macro_rules! resolve {
+        ($service:ident) => {{
+            use $service::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .region(region.clone())
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()
+                .map_err(|e| FetchError::Setup(e.to_string()))?;
+            DefaultResolver::new()
+                .resolve_endpoint(&params)
+                .await
+                .map(|endpoint| endpoint.url().to_string())
+                .map_err(|e| {
+                    FetchError::Setup(format!("no API endpoint for region {region}: {e}"))
+                })?
+        }};
+    }
     let url = match (&explicit, registry) {
         (Some(url), _) => url.clone(),
-        (None, Registry::Private(_)) => {
-            use aws_sdk_ecr::config::endpoint::{Params, ResolveEndpoint};
-            let params = Params::builder()
-                .region(region.clone())
-                .use_fips(fips)
-                .use_dual_stack(dual_stack)
-                .build()
-                .map_err(|e| FetchError::Setup(e.to_string()))?;
-            let endpoint = aws_sdk_ecr::config::endpoint::DefaultResolver::new()
-                .resolve_endpoint(&params)
-                .await
-                .map_err(resolved)?;
-            endpoint.url().to_string()
-        }
-        (None, Registry::Public { .. }) => {
-            use aws_sdk_ecrpublic::config::endpoint::{Params, ResolveEndpoint};
-            let params = Params::builder()
-                .region(region.clone())
-                .use_fips(fips)
-                .use_dual_stack(dual_stack)
-                .build()
-                .map_err(|e| FetchError::Setup(e.to_string()))?;
-            let endpoint = aws_sdk_ecrpublic::config::endpoint::DefaultResolver::new()
-                .resolve_endpoint(&params)
-                .await
-                .map_err(resolved)?;
-            endpoint.url().to_string()
-        }
+        (None, Registry::Private(_)) => resolve!(aws_sdk_ecr),
+        (None, Registry::Public { .. }) => resolve!(aws_sdk_ecrpublic),
     };
     Ok(ApiEndpoint {
         url,
