@@ -153,6 +153,33 @@ fn healthy_set_up_passes_says_who_and_gets_a_token() {
     assert_no_secret(&again, &[]);
 }
 
+/// The cache is best effort: disabled or untrusted, `get` still answers, so a warning only.
+#[test]
+fn a_disabled_or_untrusted_cache_is_a_warning() {
+    let moto = Moto::start();
+    let mut world = healthy(&moto);
+    world.set("AWS_ECR_DISABLE_CACHE", "1");
+    let (output, report) = doctor_json(&world, &[HOST]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(status(&report, "cache"), "warn");
+    assert!(text(&report, "cache", "fix").contains("unset AWS_ECR_DISABLE_CACHE"));
+
+    world.unset("AWS_ECR_DISABLE_CACHE");
+    std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    let (output, report) = doctor_json(&world, &[HOST]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(status(&report, "cache"), "warn");
+    assert!(text(&report, "cache", "detail").contains("writable by group or others"));
+    assert!(text(&report, "cache", "fix").contains("chmod 700"));
+    assert!(
+        !world.cache_file().exists(),
+        "nothing written to an untrusted directory"
+    );
+}
+
 #[test]
 fn text_output_is_one_line_per_check_and_a_summary() {
     let moto = Moto::start();
@@ -404,7 +431,10 @@ fn an_alias_through_a_rule_shows_the_route_and_the_rules_identity() {
     );
     let identity = text(&report, "identity", "detail");
     assert!(
-        identity.contains("profile one (static keys), chosen by helper-config rule registry[0]"),
+        identity.contains(
+            "profile one (static keys), chosen by helper-config rule registry[0] \
+             (asked as alias registry.example.com)"
+        ),
         "{identity}"
     );
     let signers: Vec<String> = moto

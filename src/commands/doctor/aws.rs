@@ -156,6 +156,9 @@ fn chosen_by(route: Option<&Route>, source: &CredentialSource, identity: &Identi
     if let Some(i) = route.and_then(|r| r.rule) {
         how.push_str(&format!(", chosen by helper-config rule registry[{i}]"));
     }
+    if let Some(alias) = route.and_then(|r| r.alias.as_deref()) {
+        how.push_str(&format!(" (asked as alias {alias})"));
+    }
     how
 }
 
