@@ -434,12 +434,27 @@ mod tests {
     #[test]
     fn partitions_follow_the_region_name() {
         assert_eq!(partition_of("us-east-1"), ("aws", "amazonaws.com"));
-        assert_eq!(partition_of("cn-northwest-1"), ("aws-cn", "amazonaws.com.cn"));
-        assert_eq!(partition_of("us-gov-west-1"), ("aws-us-gov", "amazonaws.com"));
+        assert_eq!(
+            partition_of("cn-northwest-1"),
+            ("aws-cn", "amazonaws.com.cn")
+        );
+        assert_eq!(
+            partition_of("us-gov-west-1"),
+            ("aws-us-gov", "amazonaws.com")
+        );
         assert_eq!(partition_of("us-iso-east-1"), ("aws-iso", "c2s.ic.gov"));
-        assert_eq!(partition_of("us-isob-east-1"), ("aws-iso-b", "sc2s.sgov.gov"));
+        assert_eq!(
+            partition_of("us-isob-east-1"),
+            ("aws-iso-b", "sc2s.sgov.gov")
+        );
         // Every suffix built here is one `parse` accepts.
-        for region in ["us-east-1", "cn-north-1", "us-isof-south-1", "eu-isoe-west-1", "eusc-de-east-1"] {
+        for region in [
+            "us-east-1",
+            "cn-north-1",
+            "us-isof-south-1",
+            "eu-isoe-west-1",
+            "eusc-de-east-1",
+        ] {
             let host = format!("123456789012.dkr.ecr.{region}.{}", partition_of(region).1);
             assert!(parse(&host).is_some(), "{host}");
         }

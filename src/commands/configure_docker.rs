@@ -56,13 +56,15 @@ pub struct Args {
 
 /// Entry point for `docker-credential-ecr-login configure-docker ...`; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let args = match Args::try_parse_from(std::iter::once(OsString::from("configure-docker")).chain(args)) {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-        }
-    };
+    let args =
+        match Args::try_parse_from(std::iter::once(OsString::from("configure-docker")).chain(args))
+        {
+            Ok(args) => args,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            }
+        };
     let settings = Settings::from_env();
     let mut out = Report::default();
     let code = match run(&args, &settings, &mut out) {
@@ -145,40 +147,38 @@ fn run(args: &Args, settings: &Settings, out: &mut Report) -> Result<(), Failure
     let hosts: Vec<String> = hosts.into_iter().map(|f| f.host).collect();
 
     let real = docker_config::resolve(&path).map_err(|e| Failure::Io(e.0))?;
-    let dir = crate::fsutil::directory_of(&real);
-    // The lock is taken before reading, so the edit is made to what is then written; a dry run
-    // takes none (it creates nothing, not even the lock file).
-    let _lock = if args.dry_run {
-        None
-    } else {
-        create_dir(&dir)?;
-        Some(docker_config::lock(&real).map_err(|e| Failure::Io(e.0))?)
-    };
-    let old = read_text(&real)?;
-    let mut doc = Document::parse(&old, &path).map_err(Failure::Io)?;
-    let previous_store = doc.creds_store().map(str::to_string);
-    let edit = doc.configure(&hosts, args.creds_store);
+    let (old, doc, edit) = load_and_edit(&real, &path, &hosts, args.creds_store)?;
     for warning in &edit.warnings {
         out.warn(format!("warning: {warning}"));
     }
     if edit.changes.is_empty() {
-        out.line(format!("no change: {} is already configured", path.display()));
+        out.line(format!(
+            "no change: {} is already configured",
+            path.display()
+        ));
     } else {
         for change in &edit.changes {
             out.line(format!("  {change}"));
         }
-        let new = doc.render();
         if args.dry_run {
-            out.stdout.push_str(&docker_edit::diff(&old, &new, &path));
+            out.stdout
+                .push_str(&docker_edit::diff(&old, &doc.render(), &path));
             out.line(format!("dry run: {} not written", path.display()));
         } else {
-            crate::fsutil::write_atomic(&real, new.as_bytes(), 0o600)
-                .map_err(|e| Failure::Io(format!("cannot write {}: {e}", real.display())))?;
+            let dir = crate::fsutil::directory_of(&real);
+            create_dir(&dir)?;
+            let _lock = docker_config::lock(&real).map_err(|e| Failure::Io(e.0))?;
+            // Again under the lock: another writer may have changed the file since.
+            let (_, doc, edit) = load_and_edit(&real, &path, &hosts, args.creds_store)?;
+            if !edit.changes.is_empty() {
+                crate::fsutil::write_atomic(&real, doc.render().as_bytes(), 0o600)
+                    .map_err(|e| Failure::Io(format!("cannot write {}: {e}", real.display())))?;
+            }
             out.line(format!("wrote {}", path.display()));
         }
     }
     if args.creds_store {
-        fallback_hint(previous_store.as_deref(), out);
+        fallback_hint(edit.previous_store.as_deref(), out);
     }
     if let Some(warning) = path_warning(std::env::var_os("PATH"), std::env::current_exe().ok()) {
         out.warn(format!("warning: {warning}"));
@@ -225,6 +225,20 @@ pub fn default_path(settings: &Settings) -> Option<PathBuf> {
     }
 }
 
+/// The file's text as read, and the document edited for `hosts`. Reads only: an invalid file
+/// is an error before anything (a lock file, a directory) is created.
+fn load_and_edit(
+    real: &Path,
+    path: &Path,
+    hosts: &[String],
+    creds_store: bool,
+) -> Result<(String, Document, docker_edit::Edit), Failure> {
+    let old = read_text(real)?;
+    let mut doc = Document::parse(&old, path).map_err(Failure::Io)?;
+    let edit = doc.configure(hosts, creds_store);
+    Ok((old, doc, edit))
+}
+
 /// The file's text; empty when it does not exist yet.
 fn read_text(real: &Path) -> Result<String, Failure> {
     match std::fs::read(real) {
@@ -245,9 +259,12 @@ fn create_dir(dir: &Path) -> Result<(), Failure> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| Failure::Io(format!("cannot create the directory {}: {e}", dir.display())))
+    builder.create(dir).map_err(|e| {
+        Failure::Io(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// After `--creds-store` replaced another store, `docker login` to other registries reaches
@@ -328,6 +345,9 @@ mod tests {
             .expect("chmod");
         assert_eq!(path_warning(path(&[&bin]), Some(installed.clone())), None);
         let warning = path_warning(path(&[&bin]), Some(other)).expect("different");
-        assert!(warning.contains(&installed.display().to_string()), "{warning}");
+        assert!(
+            warning.contains(&installed.display().to_string()),
+            "{warning}"
+        );
     }
 }

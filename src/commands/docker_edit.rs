@@ -69,6 +69,8 @@ impl fmt::Display for Change {
 pub struct Edit {
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
+    /// The `credsStore` the file named before the edit, if any.
+    pub previous_store: Option<String>,
 }
 
 impl Document {
@@ -120,7 +122,15 @@ impl Document {
     /// `creds_store` one `credsStore = "ecr-login"`; and removes the `auths` entries of those
     /// hosts either way.
     pub fn configure(&mut self, hosts: &[String], creds_store: bool) -> Edit {
-        let mut edit = Edit::default();
+        let mut edit = Edit {
+            previous_store: self
+                .map
+                .get("credsStore")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            ..Edit::default()
+        };
         if creds_store {
             let previous = self.map.get("credsStore").and_then(Value::as_str);
             if previous != Some(HELPER) {
@@ -169,15 +179,6 @@ impl Document {
             }
         }
         edit
-    }
-
-    /// The helper config's `fallback_helper` candidate: the `credsStore` the file names, if it
-    /// is another store (after `--creds-store`, `docker login` elsewhere needs it).
-    pub fn creds_store(&self) -> Option<&str> {
-        self.map
-            .get("credsStore")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
     }
 
     /// The document as file text, in the style it was read in.
@@ -252,7 +253,9 @@ mod tests {
         let mut d = doc(text);
         let edit = d.configure(&[HOST.to_string()], false);
         assert_eq!(edit.changes.len(), 2, "{:?}", edit.changes);
-        assert!(matches!(&edit.changes[1], Change::AuthRemoved { key } if key.starts_with("https://")));
+        assert!(
+            matches!(&edit.changes[1], Change::AuthRemoved { key } if key.starts_with("https://"))
+        );
         let out = d.render();
         assert_eq!(
             out,
@@ -260,13 +263,18 @@ mod tests {
         );
         // A second pass over the result changes nothing.
         let mut again = doc(&out);
-        assert_eq!(again.configure(&[HOST.to_string()], false), Edit::default());
+        let edit = again.configure(&[HOST.to_string()], false);
+        assert!(
+            edit.changes.is_empty() && edit.warnings.is_empty(),
+            "{edit:?}"
+        );
         assert_eq!(again.render(), out);
     }
 
     #[test]
     fn creds_store_replaces_the_store_and_warns_about_overriding_helpers() {
-        let mut d = doc("{\"credsStore\":\"desktop\",\"credHelpers\":{\"public.ecr.aws\":\"other\"}}");
+        let mut d =
+            doc("{\"credsStore\":\"desktop\",\"credHelpers\":{\"public.ecr.aws\":\"other\"}}");
         let edit = d.configure(&["public.ecr.aws".to_string()], true);
         assert_eq!(
             edit.changes,
@@ -275,7 +283,11 @@ mod tests {
             }]
         );
         assert_eq!(edit.warnings.len(), 1);
-        assert!(edit.warnings[0].contains("still wins"), "{:?}", edit.warnings);
+        assert!(
+            edit.warnings[0].contains("still wins"),
+            "{:?}",
+            edit.warnings
+        );
         assert_eq!(
             d.render(),
             "{\"credsStore\":\"ecr-login\",\"credHelpers\":{\"public.ecr.aws\":\"other\"}}",
@@ -308,7 +320,9 @@ mod tests {
         let e = Document::parse("{\n  \"auths\": {,\n}", Path::new("/x/config.json"))
             .expect_err("invalid");
         assert!(
-            e.starts_with("/x/config.json is not valid JSON (line 2, column 13: key must be a string)"),
+            e.starts_with(
+                "/x/config.json is not valid JSON (line 2, column 13: key must be a string)"
+            ),
             "{e}"
         );
         for text in ["[1]", "{\"auths\": []}", "{\"credHelpers\": \"x\"}"] {
@@ -324,6 +338,9 @@ mod tests {
         let diff = diff(old, &d.render(), Path::new("c.json"));
         assert!(diff.starts_with("--- c.json\n+++ c.json\n@@ "), "{diff}");
         assert!(diff.contains("-\t\"a\": 1\n+\t\"a\": 1,\n"), "{diff}");
-        assert!(diff.contains("+\t\t\"public.ecr.aws\": \"ecr-login\"\n"), "{diff}");
+        assert!(
+            diff.contains("+\t\t\"public.ecr.aws\": \"ecr-login\"\n"),
+            "{diff}"
+        );
     }
 }

@@ -32,7 +32,10 @@ const PUSH: [&str; 4] = [
     "ecr:PutImage",
 ];
 /// ECR Public's token: its own API call plus the STS bearer token it is made from.
-const PUBLIC_TOKEN: [&str; 2] = ["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"];
+const PUBLIC_TOKEN: [&str; 2] = [
+    "ecr-public:GetAuthorizationToken",
+    "sts:GetServiceBearerToken",
+];
 /// Pushing to an ECR Public repository (pulling from one needs no permission).
 const PUBLIC_PUSH: [&str; 5] = [
     "ecr-public:BatchCheckLayerAvailability",
@@ -120,7 +123,11 @@ fn document(args: &Args) -> Result<Value, String> {
     let region = match args.region.as_deref() {
         None | Some("*") => "*",
         Some(r) if valid_region(r) => r,
-        Some(r) => return Err(format!("--region {r:?} is not a region name (e.g. us-east-1)")),
+        Some(r) => {
+            return Err(format!(
+                "--region {r:?} is not a region name (e.g. us-east-1)"
+            ));
+        }
     };
     let mut repositories = Vec::new();
     for given in &args.repositories {
@@ -160,12 +167,19 @@ fn document(args: &Args) -> Result<Value, String> {
         let (sid, actions): (&str, Vec<&str>) = match args.mode {
             Mode::Pull => ("PullImages", PULL.to_vec()),
             Mode::Export => ("PullWithExportedTokens", PULL.to_vec()),
-            Mode::Push => ("PushAndPullImages", PULL.iter().chain(&PUSH).copied().collect()),
+            Mode::Push => (
+                "PushAndPullImages",
+                PULL.iter().chain(&PUSH).copied().collect(),
+            ),
         };
         statements.push(statement(sid, &actions, &private));
     }
     if args.public || !public.is_empty() {
-        statements.push(statement("GetEcrPublicAuthorizationToken", &PUBLIC_TOKEN, &["*"]));
+        statements.push(statement(
+            "GetEcrPublicAuthorizationToken",
+            &PUBLIC_TOKEN,
+            &["*"],
+        ));
     }
     if args.mode == Mode::Push && !public.is_empty() {
         statements.push(statement("PushPublicImages", &PUBLIC_PUSH, &public));
@@ -205,7 +219,11 @@ fn repository(given: &str, account: &str, region: &str) -> Result<Repository, St
     let [_, partition, service, arn_region, arn_account, resource] = parts[..] else {
         return Err(bad("not an ARN"));
     };
-    if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+    if partition.is_empty()
+        || !partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+    {
         return Err(bad("bad partition"));
     }
     if arn_account != "*" && !is_account(arn_account) {
@@ -276,7 +294,8 @@ mod tests {
 
     #[test]
     fn pull_without_repositories_covers_the_account() {
-        let p = policy(&["pull", "--account", "123456789012", "--region", "eu-west-1"]).expect("ok");
+        let p =
+            policy(&["pull", "--account", "123456789012", "--region", "eu-west-1"]).expect("ok");
         assert_eq!(
             p["Statement"][0],
             json!({"Sid": "GetAuthorizationToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"})
@@ -331,7 +350,11 @@ mod tests {
             .collect();
         assert_eq!(
             sids,
-            ["GetAuthorizationToken", "PullWithExportedTokens", "GetEcrPublicAuthorizationToken"]
+            [
+                "GetAuthorizationToken",
+                "PullWithExportedTokens",
+                "GetEcrPublicAuthorizationToken"
+            ]
         );
     }
 
@@ -340,15 +363,34 @@ mod tests {
         for good in ["ab", "team/app", "a.b_c-d/e9", "team/*", "*"] {
             assert!(check_name(good, good).is_ok(), "{good}");
         }
-        for bad in ["a", "App", "a//b", "-a", "a-", "a..b", "a b", "/a", "a/", &"x".repeat(257)] {
+        for bad in [
+            "a",
+            "App",
+            "a//b",
+            "-a",
+            "a-",
+            "a..b",
+            "a b",
+            "/a",
+            "a/",
+            &"x".repeat(257),
+        ] {
             assert!(check_name(bad, bad).is_err(), "{bad}");
         }
         for args in [
             &["pull", "--account", "12345"][..],
             &["pull", "--region", "useast1"],
             &["pull", "--repository", "arn:aws:s3:::bucket"],
-            &["pull", "--repository", "arn:aws:ecr-public:us-east-1:123456789012:repository/x1"],
-            &["pull", "--repository", "arn:aws:ecr:us-east-1:123:repository/x1"],
+            &[
+                "pull",
+                "--repository",
+                "arn:aws:ecr-public:us-east-1:123456789012:repository/x1",
+            ],
+            &[
+                "pull",
+                "--repository",
+                "arn:aws:ecr:us-east-1:123:repository/x1",
+            ],
             &["pull", "--repository", "UPPER"],
         ] {
             assert!(policy(args).is_err(), "{args:?}");

@@ -44,7 +44,10 @@ pub fn discover(files: &AwsFiles, config: Option<&HelperConfig>) -> Discovery {
             continue;
         };
         let accounts = [
-            ("role_arn", profile.get("role_arn").and_then(|a| role_account(a))),
+            (
+                "role_arn",
+                profile.get("role_arn").and_then(|a| role_account(a)),
+            ),
             (
                 "sso_account_id",
                 profile
@@ -150,7 +153,10 @@ mod tests {
                 "public.ecr.aws",
             ]
         );
-        assert_eq!(d.found[0].source, "profile again (role_arn)", "sorted by name, first wins");
+        assert_eq!(
+            d.found[0].source, "profile again (role_arn)",
+            "sorted by name, first wins"
+        );
         assert_eq!(d.notes.len(), 1, "{:?}", d.notes);
         assert!(d.notes[0].contains("noregion") && d.notes[0].contains("444444444444"));
     }
