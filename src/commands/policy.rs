@@ -219,6 +219,9 @@ fn repository(given: &str, account: &str, region: &str) -> Result<Repository, St
     let [_, partition, service, arn_region, arn_account, resource] = parts[..] else {
         return Err(bad("not an ARN"));
     };
+    if !matches!(service, "ecr" | "ecr-public") {
+        return Err(bad("not an ECR service"));
+    }
     if partition.is_empty()
         || !partition
             .bytes()
@@ -239,8 +242,7 @@ fn repository(given: &str, account: &str, region: &str) -> Result<Repository, St
         }
         "ecr" => Err(bad("bad region")),
         "ecr-public" if arn_region.is_empty() => Ok(Repository::Public(given.to_string())),
-        "ecr-public" => Err(bad("ECR Public ARNs have no region")),
-        _ => Err(bad("not an ECR service")),
+        _ => Err(bad("ECR Public ARNs have no region")),
     }
 }
 
