@@ -126,6 +126,12 @@ pub fn command() -> Command {
                 .action(ArgAction::Version)
                 .help("Print the version banner"),
         )
+        // Usage first, as the Go helper prints it; the environment in `-h` too.
+        .override_usage(format!(
+            "{NAME} <store|get|erase|list|version>\n       {NAME} <COMMAND> [OPTIONS]"
+        ))
+        .help_template("{usage-heading} {usage}\n\n{about-with-newline}\n{all-args}{after-help}")
+        .after_help(format!("Environment:\n{environment}"))
         .after_long_help(format!("Environment:\n{environment}"))
         .subcommands(subcommands())
 }
