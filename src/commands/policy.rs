@@ -108,9 +108,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// A repository the policy is about, as its ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Repository {
-    Private(String),
-    Public(String),
+struct Repository {
+    arn: String,
+    /// ECR Public (`arn:<partition>:ecr-public::…`).
+    public: bool,
 }
 
 /// The policy document for `args`, or why the arguments cannot make one.
@@ -133,20 +134,14 @@ fn document(args: &Args) -> Result<Value, String> {
     for given in &args.repositories {
         repositories.push(repository(given, account, region)?);
     }
-    let private: Vec<&str> = repositories
-        .iter()
-        .filter_map(|r| match r {
-            Repository::Private(arn) => Some(arn.as_str()),
-            Repository::Public(_) => None,
-        })
-        .collect();
-    let public: Vec<&str> = repositories
-        .iter()
-        .filter_map(|r| match r {
-            Repository::Public(arn) => Some(arn.as_str()),
-            Repository::Private(_) => None,
-        })
-        .collect();
+    let arns = |public: bool| -> Vec<&str> {
+        repositories
+            .iter()
+            .filter(|r| r.public == public)
+            .map(|r| r.arn.as_str())
+            .collect()
+    };
+    let (private, public) = (arns(false), arns(true));
     let every_private = format!(
         "arn:{}:ecr:{region}:{account}:repository/*",
         registry::partition_of(region).0
@@ -206,9 +201,10 @@ fn repository(given: &str, account: &str, region: &str) -> Result<Repository, St
     if !given.starts_with("arn:") {
         check_name(given, given)?;
         let partition = registry::partition_of(region).0;
-        return Ok(Repository::Private(format!(
-            "arn:{partition}:ecr:{region}:{account}:repository/{given}"
-        )));
+        return Ok(Repository {
+            arn: format!("arn:{partition}:ecr:{region}:{account}:repository/{given}"),
+            public: false,
+        });
     }
     let bad = |why: &str| {
         format!(
@@ -237,11 +233,15 @@ fn repository(given: &str, account: &str, region: &str) -> Result<Repository, St
         .ok_or_else(|| bad("not a repository ARN"))?;
     check_name(name, given)?;
     match service {
-        "ecr" if arn_region == "*" || valid_region(arn_region) => {
-            Ok(Repository::Private(given.to_string()))
-        }
+        "ecr" if arn_region == "*" || valid_region(arn_region) => Ok(Repository {
+            arn: given.to_string(),
+            public: false,
+        }),
         "ecr" => Err(bad("bad region")),
-        "ecr-public" if arn_region.is_empty() => Ok(Repository::Public(given.to_string())),
+        "ecr-public" if arn_region.is_empty() => Ok(Repository {
+            arn: given.to_string(),
+            public: true,
+        }),
         _ => Err(bad("ECR Public ARNs have no region")),
     }
 }
