@@ -263,7 +263,10 @@ fn creds_store_replaces_the_store_and_points_at_fallback_helper() {
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("set fallback_helper = \"desktop\" in the helper config"),
+        stderr(&out).contains(&format!(
+            "set fallback_helper = \"desktop\" in {}",
+            world.home().join(".config/ecr-login/config.toml").display()
+        )),
         "{}",
         stderr(&out)
     );

@@ -110,23 +110,27 @@ enum Failure {
 }
 
 fn run(args: &Args, settings: &Settings, out: &mut Report) -> Result<(), Failure> {
-    let config = helper::load_config(settings);
-    let hosts: Vec<Found> = if args.registries.is_empty() {
-        let config = config.map_err(|e| {
-            Failure::Io(format!(
+    // Without --registry the helper config names registries, so it must be readable; with
+    // --registry it only tells which names it answers.
+    let config = match helper::load_config(settings) {
+        Ok(config) => config,
+        Err(e) if args.registries.is_empty() => {
+            return Err(Failure::Io(format!(
                 "cannot read the registries of the helper config: {e}; fix it, or name the registries with --registry"
-            ))
-        })?;
+            )));
+        }
+        Err(e) => {
+            out.warn(format!("warning: {e}"));
+            None
+        }
+    };
+    let hosts: Vec<Found> = if args.registries.is_empty() {
         let discovery = registries::discover(&AwsFiles::load(), config.as_ref());
         for note in &discovery.notes {
             out.warn(format!("note: {note}"));
         }
         discovery.found
     } else {
-        let config = config.unwrap_or_else(|e| {
-            out.warn(format!("warning: {e}"));
-            None
-        });
         given_hosts(&args.registries, config.as_ref(), out)?
     };
     let path = match &args.config {
@@ -178,7 +182,12 @@ fn run(args: &Args, settings: &Settings, out: &mut Report) -> Result<(), Failure
         }
     }
     if args.creds_store {
-        fallback_hint(edit.previous_store.as_deref(), out);
+        fallback_hint(
+            edit.previous_store.as_deref(),
+            config.as_ref(),
+            settings,
+            out,
+        );
     }
     if let Some(warning) = path_warning(std::env::var_os("PATH"), std::env::current_exe().ok()) {
         out.warn(format!("warning: {warning}"));
@@ -269,13 +278,24 @@ fn create_dir(dir: &Path) -> Result<(), Failure> {
 
 /// After `--creds-store` replaced another store, `docker login` to other registries reaches
 /// this helper: say how to hand those to the old store.
-fn fallback_hint(previous: Option<&str>, out: &mut Report) {
+fn fallback_hint(
+    previous: Option<&str>,
+    config: Option<&HelperConfig>,
+    settings: &Settings,
+    out: &mut Report,
+) {
     let Some(store) = previous.filter(|s| *s != docker_edit::HELPER) else {
         return;
     };
+    if config.is_some_and(|c| c.fallback_helper.is_some()) {
+        return;
+    }
+    let file = crate::helper_config::location(settings.home.as_deref())
+        .map(|(path, _)| path.display().to_string())
+        .unwrap_or_else(|| "the helper config".into());
     out.warn(format!(
         "note: credsStore was {store:?}; for docker login to other registries to keep using it, \
-         set fallback_helper = {store:?} in the helper config (~/.config/ecr-login/config.toml)"
+         set fallback_helper = {store:?} in {file}"
     ));
 }
 
