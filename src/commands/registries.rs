@@ -39,6 +39,11 @@ impl Discovery {
 /// Every registry the AWS profiles and the helper config name, then ECR Public.
 pub fn discover(files: &AwsFiles, config: Option<&HelperConfig>) -> Discovery {
     let mut discovery = Discovery::default();
+    if let Some(error) = files.error() {
+        discovery
+            .notes
+            .push(format!("the AWS config files cannot be read: {error}"));
+    }
     for name in files.profile_names() {
         let Some(profile) = files.profile(name) else {
             continue;
@@ -177,6 +182,17 @@ mod tests {
                 "registry.example.com:5000",
                 "public.ecr.aws"
             ]
+        );
+    }
+
+    #[test]
+    fn unreadable_aws_files_are_a_note_not_silence() {
+        let d = discover(&AwsFiles::from_texts("[profile broken\n", "", None), None);
+        assert_eq!(hosts(&d), ["public.ecr.aws"]);
+        assert!(
+            d.notes.iter().any(|n| n.contains("cannot be read")),
+            "{:?}",
+            d.notes
         );
     }
 }
