@@ -34,7 +34,7 @@ pub struct DockerConfig {
 /// The file really written: `path` with every symlink followed. A dangling symlink is an
 /// error: creating the file where it points (maybe a directory that belongs to someone else, or
 /// a path left over from a removed dotfile setup) would put credentials somewhere unexpected.
-fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
+pub(crate) fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
@@ -97,7 +97,7 @@ fn lock_path(real: &Path) -> PathBuf {
 }
 
 /// Takes the exclusive lock on `<real>.lock`, waiting up to `LOCK_WAIT` for another holder.
-fn lock(real: &Path) -> Result<LockGuard, TargetError> {
+pub(crate) fn lock(real: &Path) -> Result<LockGuard, TargetError> {
     fsutil::lock(&lock_path(real), LOCK_WAIT).map_err(|e| match e {
         LockError::Busy { path, waited } => TargetError(format!(
             "another process held the lock {} for {} s; not writing",
@@ -137,7 +137,7 @@ fn read(real: &Path) -> Result<Map<String, Value>, TargetError> {
 }
 
 /// Docker's key normalisation for registry lookups: no scheme, nothing after the host.
-fn hostname(key: &str) -> &str {
+pub(crate) fn hostname(key: &str) -> &str {
     let key = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
