@@ -28,7 +28,6 @@ was renamed or removed since the script was generated. build-release.sh prints i
 import bisect
 import collections
 import ctypes
-import json
 import os
 import re
 import shutil
