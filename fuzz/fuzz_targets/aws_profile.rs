@@ -18,7 +18,10 @@ fn keys_in(texts: &[&str]) -> BTreeSet<String> {
     texts
         .iter()
         .flat_map(|t| t.lines())
-        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_ascii_lowercase()))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, _)| k.trim().to_ascii_lowercase())
+        })
         .filter(|k| !k.is_empty())
         .collect()
 }
@@ -27,7 +30,9 @@ fn keys_in(texts: &[&str]) -> BTreeSet<String> {
 fn names_in(texts: &[&str]) -> BTreeSet<String> {
     let mut names = BTreeSet::from(["default".to_string()]);
     for line in texts.iter().flat_map(|t| t.lines()) {
-        let Some(inner) = line.trim().strip_prefix('[') else { continue };
+        let Some(inner) = line.trim().strip_prefix('[') else {
+            continue;
+        };
         let inner = inner.split(']').next().unwrap_or(inner).trim();
         for prefix in ["profile", "sso-session"] {
             if let Some(rest) = inner.strip_prefix(prefix) {
@@ -84,7 +89,11 @@ fuzz_target!(|input: &[u8]| {
                                 "profile {name:?}, key {key:?}"
                             );
                         }
-                        assert!(section.keys().all(|k| keys.contains(k) || p.get(k).is_some()));
+                        assert!(
+                            section
+                                .keys()
+                                .all(|k| keys.contains(k) || p.get(k).is_some())
+                        );
                     }
                     (sdk, ours) => panic!(
                         "profile {name:?}: SDK has it: {}, we have it: {}",
@@ -134,7 +143,10 @@ fuzz_target!(|input: &[u8]| {
         let id = identity::current(&ours, &source);
         assert!(!id.key.is_empty());
         for secret in &secret_values {
-            assert!(!id.description.contains(secret), "identity description holds a secret");
+            assert!(
+                !id.description.contains(secret),
+                "identity description holds a secret"
+            );
         }
     }
 });

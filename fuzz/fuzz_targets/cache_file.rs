@@ -37,7 +37,12 @@ fn entry(now: OffsetDateTime) -> Entry {
 }
 
 fn check_freshness(e: &Entry, now: OffsetDateTime) {
-    for at in [now, e.requested_at, e.expires_at, OffsetDateTime::UNIX_EPOCH] {
+    for at in [
+        now,
+        e.requested_at,
+        e.expires_at,
+        OffsetDateTime::UNIX_EPOCH,
+    ] {
         let f = e.freshness(at, Duration::from_secs(6 * 3600));
         assert_eq!(f == Freshness::Expired, at >= e.expires_at);
         let _ = e.lasts(at, Duration::ZERO);
@@ -67,8 +72,15 @@ fuzz_target!(|input: &[u8]| {
     if let Some(shape) = &shape {
         for key in shape.registries.keys().take(8) {
             if let Some(e) = cache.get(key) {
-                assert!(shape.version == "1.0", "an entry served from version {:?}", shape.version);
-                assert!(all.iter().any(|(k, v)| k == key && v == &e), "get found what entries did not");
+                assert!(
+                    shape.version == "1.0",
+                    "an entry served from version {:?}",
+                    shape.version
+                );
+                assert!(
+                    all.iter().any(|(k, v)| k == key && v == &e),
+                    "get found what entries did not"
+                );
             }
         }
     }
@@ -112,7 +124,10 @@ fuzz_target!(|input: &[u8]| {
     for name in std::fs::read_dir(&dir).expect("list").flatten() {
         let name = name.file_name().to_string_lossy().into_owned();
         assert!(
-            matches!(name.as_str(), "cache.json" | "cache.json.lock" | "cache.json.corrupt"),
+            matches!(
+                name.as_str(),
+                "cache.json" | "cache.json.lock" | "cache.json.corrupt"
+            ),
             "left behind: {name}"
         );
     }

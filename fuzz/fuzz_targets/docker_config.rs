@@ -2,7 +2,7 @@
 //!
 //! Properties: a blank file or a JSON object whose `auths` is an object (or absent) is merged:
 //! the result parses, holds our `auths` entry, and every other key and every other `auths`
-//! entry is unchanged (write, then read: the same data); anything else is reported and the file
+//! entry is unchanged, to the byte of its JSON text (write, then read: the same data); anything else is reported and the file
 //! is left byte-for-byte as it was; no message, plan or warning holds the token; a new file is
 //! mode 0600; no temp file is left behind.
 #![no_main]
@@ -13,6 +13,8 @@ use ecr_login::export::target::{self, Cred};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::{Arc, OnceLock};
 
@@ -58,48 +60,72 @@ fuzz_target!(|input: &[u8]| {
         fuzz_support::assert_no_secret("docker-config message", text);
     }
 
-    let before: Option<Value> = std::str::from_utf8(input).ok().and_then(|text| {
+    // The document as written: top-level values and `auths` entries as their JSON text.
+    type Doc = BTreeMap<String, Box<RawValue>>;
+    let doc = |bytes: &[u8]| -> Option<Doc> {
+        let text = std::str::from_utf8(bytes).ok()?;
         if text.trim().is_empty() {
-            Some(Value::Object(Default::default()))
-        } else {
-            serde_json::from_str(text).ok()
+            return Some(Doc::new());
         }
-    });
-    let mergeable = before.as_ref().is_some_and(|v| {
-        v.as_object()
-            .is_some_and(|m| m.get("auths").is_none_or(Value::is_object))
-    });
+        serde_json::from_str(text).ok()
+    };
+    let auths = |d: &Doc| -> Option<Doc> {
+        d.get("auths")
+            .map_or(Some(Doc::new()), |a| serde_json::from_str(a.get()).ok())
+    };
+    let before = doc(input).filter(|d| auths(d).is_some());
     let after = std::fs::read(&path).unwrap_or_default();
-    if mergeable {
-        assert_eq!(outcome.error, None, "a mergeable file was refused");
-        let before = before.expect("mergeable").as_object().cloned().unwrap_or_default();
-        let written: Value = serde_json::from_slice(&after).expect("written file parses");
-        let written = written.as_object().expect("an object");
-        assert_eq!(
-            written["auths"][HOST],
-            serde_json::json!({ "auth": fuzz_support::auth() }),
-            "our entry"
-        );
-        for (key, value) in &before {
-            if key == "auths" {
-                for (host, entry) in value.as_object().into_iter().flatten() {
-                    if host != HOST {
-                        assert_eq!(&written["auths"][host], entry, "auths[{host:?}] changed");
-                    }
+    match before {
+        Some(before) => {
+            assert_eq!(outcome.error, None, "a mergeable file was refused");
+            let written = doc(&after).expect("written file parses");
+            let (auths_before, auths_after) = (
+                auths(&before).unwrap_or_default(),
+                auths(&written).expect("auths"),
+            );
+            let ours: Value = serde_json::from_str(auths_after[HOST].get()).expect("our entry");
+            assert_eq!(
+                ours,
+                serde_json::json!({ "auth": fuzz_support::auth() }),
+                "our entry"
+            );
+            for (host, entry) in &auths_before {
+                if host != HOST {
+                    assert_eq!(
+                        auths_after.get(host).map(|r| r.get()),
+                        Some(entry.get()),
+                        "auths[{host:?}] changed"
+                    );
                 }
-            } else {
-                assert_eq!(written.get(key), Some(value), "{key:?} changed");
             }
+            assert_eq!(
+                auths_after.len(),
+                auths_before.len() + usize::from(!auths_before.contains_key(HOST))
+            );
+            for (key, value) in before.iter().filter(|(k, _)| *k != "auths") {
+                assert_eq!(
+                    written.get(key).map(|r| r.get()),
+                    Some(value.get()),
+                    "{key:?} changed"
+                );
+            }
+            assert_eq!(
+                written.len(),
+                before.len() + usize::from(!before.contains_key("auths"))
+            );
+            let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, if input.is_empty() { 0o600 } else { 0o640 }, "mode");
         }
-        assert_eq!(written.len(), before.len() + usize::from(!before.contains_key("auths")));
-        let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
-        assert_eq!(mode, if input.is_empty() { 0o600 } else { 0o640 }, "mode");
-    } else {
-        assert!(outcome.error.is_some(), "an unmergeable file was accepted");
-        assert_eq!(after, input, "an unmergeable file was changed");
+        None => {
+            assert!(outcome.error.is_some(), "an unmergeable file was accepted");
+            assert_eq!(after, input, "an unmergeable file was changed");
+        }
     }
     for name in std::fs::read_dir(&dir).expect("list").flatten() {
         let name = name.file_name().to_string_lossy().into_owned();
-        assert!(matches!(name.as_str(), "config.json" | "config.json.lock"), "left behind: {name}");
+        assert!(
+            matches!(name.as_str(), "config.json" | "config.json.lock"),
+            "left behind: {name}"
+        );
     }
 });

@@ -4,9 +4,10 @@
 //! Input: a first byte choosing private ECR or ECR Public, then a script of answers for a
 //! loopback endpoint (`AWS_ENDPOINT_URL_ECR*`; see `fuzz_support::parse_script`). Properties:
 //! a fetch ends in a token or an error, never a panic; a token returned splits into user and
-//! password; no error line (stderr) or error chain (log) ever holds the secret access key, the
-//! access key id or the token, even when the server echoes them; `split_token` errors are
-//! fixed texts.
+//! password; no error line (stderr) or error chain (log) ever holds the secret access key or
+//! the access key id, even when the server echoes the key id (it is in every signed request:
+//! `@KEYID@`), nor the token of a success answer it could not use (`@AUTH@`); `split_token`
+//! errors are fixed texts.
 #![no_main]
 
 use ecr_login::ecr;
@@ -30,8 +31,14 @@ fuzz_target!(|input: &[u8]| {
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_MAX_ATTEMPTS", "1"),
             ("HOME", &home.display().to_string()),
-            ("AWS_CONFIG_FILE", &home.join("config").display().to_string()),
-            ("AWS_SHARED_CREDENTIALS_FILE", &home.join("credentials").display().to_string()),
+            (
+                "AWS_CONFIG_FILE",
+                &home.join("config").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                &home.join("credentials").display().to_string(),
+            ),
         ] {
             fuzz_support::set_env(k, v);
         }
@@ -57,14 +64,30 @@ fuzz_target!(|input: &[u8]| {
         "public.ecr.aws"
     };
     let registry = registry::parse(host).expect("an ECR host");
-    ScriptServer::get().load(fuzz_support::parse_script(script));
-    match ecr::fetch_blocking(&registry, &CredentialSource::default(), Duration::from_secs(3)) {
+    let answers = fuzz_support::parse_script(script);
+    // A token in an error answer is the server's own text, not a credential the helper holds.
+    let token_only_in_successes = answers.iter().all(|a| (200..300).contains(&a.status));
+    ScriptServer::get().load(answers);
+    match ecr::fetch_blocking(
+        &registry,
+        &CredentialSource::default(),
+        Duration::from_secs(3),
+    ) {
         Ok(token) => {
             ecr::split_token(&token.authorization_token).expect("a returned token splits");
         }
         Err(e) => {
-            fuzz_support::assert_no_secret("fetch error line", &e.to_string());
-            fuzz_support::assert_no_secret("fetch error chain", &e.detail());
+            for (what, text) in [
+                ("fetch error line", e.to_string()),
+                ("fetch error chain", e.detail()),
+            ] {
+                for secret in [fuzz_support::AWS_KEY_ID, fuzz_support::AWS_SECRET] {
+                    assert!(!text.contains(secret), "{what} holds a key: {text}");
+                }
+                if token_only_in_successes {
+                    fuzz_support::assert_no_secret(what, &text);
+                }
+            }
         }
     }
 });

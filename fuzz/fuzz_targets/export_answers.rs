@@ -22,6 +22,8 @@ use std::sync::{Arc, OnceLock};
 struct World {
     runtime: tokio::runtime::Runtime,
     config: config::Config,
+    /// One client for the process (building one loads the trust roots: ~20 ms).
+    http: Http,
 }
 
 fn world() -> &'static World {
@@ -64,7 +66,13 @@ api_key = {{ env = "FUZZ_API_KEY" }}
             .enable_all()
             .build()
             .expect("runtime");
-        World { runtime, config }
+        let redactor = Redactor::new(fuzz_support::secrets());
+        let http = Http::new(config.defaults.timeout, 0, redactor).expect("http client");
+        World {
+            runtime,
+            config,
+            http,
+        }
     })
 }
 
@@ -94,31 +102,46 @@ fuzz_target!(|input: &[u8]| {
     let server = ScriptServer::get();
     server.load(fuzz_support::parse_script(script));
     let t = &world.config.targets[index];
-    let redactor = Redactor::new(fuzz_support::secrets());
-    let http = Http::new(world.config.defaults.timeout, 0, redactor).expect("http client");
+    let http = world.http.clone();
     let cred = cred();
     let outcome: Outcome = world.runtime.block_on(async {
         match &t.kind {
             TargetKind::Pipecat(cfg) => {
-                let t = Pipecat { http, cfg: cfg.clone() };
+                let t = Pipecat {
+                    http,
+                    cfg: cfg.clone(),
+                };
                 target::run(&t, &cred, false).await
             }
             TargetKind::Runpod(cfg) => {
-                let t = Runpod { http, cfg: cfg.clone() };
+                let t = Runpod {
+                    http,
+                    cfg: cfg.clone(),
+                };
                 target::run(&t, &cred, false).await
             }
             TargetKind::Octopus(cfg) => {
-                let t = Octopus { http, cfg: cfg.clone() };
+                let t = Octopus {
+                    http,
+                    cfg: cfg.clone(),
+                };
                 target::run(&t, &cred, false).await
             }
             _ => unreachable!("only HTTP targets are configured"),
         }
     });
-    assert!(outcome.error.is_some() || outcome.action.is_some(), "neither done nor failed");
+    assert!(
+        outcome.error.is_some() || outcome.action.is_some(),
+        "neither done nor failed"
+    );
     fuzz_support::assert_no_secret("detail", &outcome.detail);
     fuzz_support::assert_no_secret("error", outcome.error.as_deref().unwrap_or(""));
     for w in &outcome.warnings {
         fuzz_support::assert_no_secret("warning", w);
     }
-    assert!(server.requests().len() <= 64, "a target looped: {:?}", server.requests());
+    assert!(
+        server.requests().len() <= 64,
+        "a target looped: {:?}",
+        server.requests()
+    );
 });

@@ -28,7 +28,10 @@ fuzz_target!(|input: &[u8]| {
     }
     let text = text
         .replace("api_key = \"@KEY@\"", &format!("api_key = \"{API_KEY}\""))
-        .replace("notify_url = \"@KEY@\"", &format!("notify_url = \"{API_KEY}\""));
+        .replace(
+            "notify_url = \"@KEY@\"",
+            &format!("notify_url = \"{API_KEY}\""),
+        );
     let path = home.join("export.toml");
     let selected: Vec<String> = text
         .lines()
@@ -39,7 +42,10 @@ fuzz_target!(|input: &[u8]| {
         Ok(cfg) => {
             assert!(!cfg.sources.is_empty() && !cfg.targets.is_empty());
             for t in &cfg.targets {
-                assert!(cfg.sources.iter().any(|s| s.name == t.source), "dangling source");
+                assert!(
+                    cfg.sources.iter().any(|s| s.name == t.source),
+                    "dangling source"
+                );
                 fuzz_support::assert_no_secret("target Debug", &format!("{t:?}"));
             }
             assert!(cfg.defaults.concurrency >= 1 && !cfg.defaults.timeout.is_zero());
@@ -47,7 +53,10 @@ fuzz_target!(|input: &[u8]| {
         Err(e) => {
             let shown = e.to_string();
             assert!(!shown.contains('\n'), "two lines: {shown:?}");
-            assert!(shown.starts_with(&format!("{}: ", path.display())), "{shown}");
+            assert!(
+                shown.starts_with(&format!("{}: ", path.display())),
+                "{shown}"
+            );
             fuzz_support::assert_no_secret("config error", &shown);
         }
     }

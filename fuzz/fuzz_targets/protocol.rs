@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 fn one_line(error: &ProtocolError) {
     let line = error.to_string();
-    assert!(!line.contains('\n') && !line.contains('\r'), "two lines: {line:?}");
+    assert!(
+        !line.contains('\n') && !line.contains('\r'),
+        "two lines: {line:?}"
+    );
 }
 
 /// The `Secret` a store request carries (any case of the key, as the decoder matches it).
@@ -54,24 +57,44 @@ fuzz_target!(|input: &[u8]| {
                 .filter(|s| s.chars().any(|c| "@#%$!~^*".contains(c) || !c.is_ascii()))
             {
                 let shown = e.to_string();
-                assert!(!shown.contains(&secret), "store error shows the secret: {shown:?}");
+                assert!(
+                    !shown.contains(&secret),
+                    "store error shows the secret: {shown:?}"
+                );
             }
         }
     }
 
     // Encoders: whatever text the credential or a cache key holds comes back unchanged.
     let text = String::from_utf8_lossy(input);
-    let (a, rest) = text.split_at(text.char_indices().nth(text.chars().count() / 3).map_or(0, |(i, _)| i));
-    let (b, c) = rest.split_at(rest.char_indices().nth(rest.chars().count() / 2).map_or(0, |(i, _)| i));
+    let (a, rest) = text.split_at(
+        text.char_indices()
+            .nth(text.chars().count() / 3)
+            .map_or(0, |(i, _)| i),
+    );
+    let (b, c) = rest.split_at(
+        rest.char_indices()
+            .nth(rest.chars().count() / 2)
+            .map_or(0, |(i, _)| i),
+    );
     let reply = protocol::encode_credentials(a, b, c);
-    assert!(reply.ends_with('\n') && reply.matches('\n').count() == 1, "reply is one line");
+    assert!(
+        reply.ends_with('\n') && reply.matches('\n').count() == 1,
+        "reply is one line"
+    );
     let parsed: serde_json::Value = serde_json::from_str(&reply).expect("reply is JSON");
     assert_eq!(parsed["ServerURL"], a);
     assert_eq!(parsed["Username"], b);
     assert_eq!(parsed["Secret"], c);
-    assert!(!reply.contains(['<', '>', '&']), "Go escapes HTML characters");
+    assert!(
+        !reply.contains(['<', '>', '&']),
+        "Go escapes HTML characters"
+    );
 
-    let list = BTreeMap::from([(a.to_string(), b.to_string()), (c.to_string(), "AWS".to_string())]);
+    let list = BTreeMap::from([
+        (a.to_string(), b.to_string()),
+        (c.to_string(), "AWS".to_string()),
+    ]);
     let encoded = protocol::encode_list(&list);
     let decoded: BTreeMap<String, String> = serde_json::from_str(&encoded).expect("list is JSON");
     assert_eq!(decoded, list);

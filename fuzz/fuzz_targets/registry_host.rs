@@ -49,7 +49,10 @@ fn check_host(host: &str) {
         }
         (None, Some(Registry::Public { host: h })) => assert!(public && h == host),
         (None, None) => assert!(!public),
-        (m, p) => panic!("{host:?}: upstream {:?}, ours {p:?}", m.map(|c| c[0].to_string())),
+        (m, p) => panic!(
+            "{host:?}: upstream {:?}, ours {p:?}",
+            m.map(|c| c[0].to_string())
+        ),
     }
     // The same registry however the client spells it.
     for form in [
@@ -84,7 +87,9 @@ fuzz_target!(|input: &[u8]| {
     let host = text.to_ascii_lowercase();
     if !host.is_empty()
         && host.is_ascii()
-        && !host.contains(['/', '?', '#', '@', '\\', ':', '[', ' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        && !host.contains([
+            '/', '?', '#', '@', '\\', ':', '[', ' ', '\t', '\n', '\r', '\x0b', '\x0c',
+        ])
         && !host.ends_with('.')
     {
         check_host(&host);

@@ -21,12 +21,11 @@ pub const AWS_SECRET: &str = "fuzzSecretAccessKey0123456789abcdefghij";
 /// The AWS access key id of the ECR target: sent in every signed request, never shown.
 pub const AWS_KEY_ID: &str = "AKIAFUZZEXAMPLE7QW3R";
 /// Markers a script may use where a server echoes a key or the token back.
-const PLACEHOLDERS: [(&str, fn() -> String); 5] = [
+const PLACEHOLDERS: [(&str, fn() -> String); 4] = [
     ("@KEY@", || API_KEY.to_string()),
     ("@PASS@", || PASSWORD.to_string()),
     ("@AUTH@", auth),
     ("@KEYID@", || AWS_KEY_ID.to_string()),
-    ("@AWSSECRET@", || AWS_SECRET.to_string()),
 ];
 
 /// `base64("AWS:" + PASSWORD)`, the ECR `authorizationToken`.
@@ -201,11 +200,7 @@ impl ScriptServer {
     }
 }
 
-fn serve(
-    mut stream: TcpStream,
-    script: &Mutex<VecDeque<Answer>>,
-    requests: &Mutex<Vec<String>>,
-) {
+fn serve(mut stream: TcpStream, script: &Mutex<VecDeque<Answer>>, requests: &Mutex<Vec<String>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let Some(line) = read_request(&mut stream) else {
         return;
