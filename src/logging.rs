@@ -164,6 +164,8 @@ impl CappedFile {
         }
         let mut options = OpenOptions::new();
         options.create(true).append(true);
+        // A planted `ecr-login.log` symlink must not make the helper append to another file.
+        crate::fsutil::no_follow(&mut options);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         options.open(path)

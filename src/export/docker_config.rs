@@ -220,6 +220,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
         ))
     })?;
     let _lock = lock(&real)?;
+    fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
     let doc = read(&real)?;
     let mut auths = doc

@@ -136,6 +136,15 @@ impl Moto {
         );
     }
 
+    /// Like [`Moto::fault`], with the delay of `slow` in seconds.
+    pub fn fault_with_delay(&self, mode: &str, delay: f64) {
+        http(
+            self.port,
+            "POST",
+            &format!("/_test/fault?mode={mode}&delay={delay}"),
+        );
+    }
+
     pub fn reset(&self) {
         http(self.port, "POST", "/_test/reset");
     }
