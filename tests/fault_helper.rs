@@ -28,21 +28,6 @@ fn root_or_skip(test: &str) -> bool {
     is_root()
 }
 
-/// A figure for the CI log: stderr, and `$FAULT_REPORT` when set (install/test.sh prints it).
-fn report(line: &str) {
-    eprintln!("{line}");
-    if let Ok(path) = std::env::var("FAULT_REPORT") {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-}
-
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).expect("format")
 }

@@ -192,6 +192,21 @@ pub fn request(
     (code, body)
 }
 
+/// A figure for the CI log: stderr, and `$FAULT_REPORT` when set (install/test.sh prints it).
+pub fn report(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("FAULT_REPORT") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).
 pub struct BlackHole {
     pub port: u16,
