@@ -200,11 +200,12 @@ async fn fetch(
         .credentials_provider()
         .ok_or_else(|| FetchError::Setup("no credentials provider".into()))?;
     if let Some(role) = &source.role_arn {
-        let assumed = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-            .session_name("ecr-login")
-            .configure(&sdk)
-            .build_from_provider(provider)
-            .await;
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+            .session_name(source.session_name.as_deref().unwrap_or("ecr-login"));
+        if let Some(external_id) = &source.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        let assumed = builder.configure(&sdk).build_from_provider(provider).await;
         provider = SharedCredentialsProvider::new(assumed);
     }
     // Resolve once, here, so the failure can be told apart from an API failure and the

@@ -20,13 +20,18 @@ use crate::aws_profile::{AwsFiles, Section};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-/// Where the credentials come from, beyond the ambient environment (used by `export`).
+/// Where the credentials come from, beyond the ambient environment (an export `[[source]]`, a
+/// helper-config `[[registry]]` rule).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CredentialSource {
     /// Use this profile instead of `AWS_PROFILE`.
     pub profile: Option<String>,
     /// Assume this role with the resolved credentials.
     pub role_arn: Option<String>,
+    /// `ExternalId` for the `AssumeRole` call (with `role_arn`).
+    pub external_id: Option<String>,
+    /// `RoleSessionName` (with `role_arn`); default `ecr-login`.
+    pub session_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,22 +84,39 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
         }
     };
 
-    let (key, description) = match (base, &source.role_arn) {
+    // The external id changes who may assume the role, so it is part of the key; the session
+    // name only labels the session and is not.
+    let assume = source
+        .role_arn
+        .as_ref()
+        .map(|role| match &source.external_id {
+            Some(external_id) => format!("assume:{role}|external_id:{external_id}"),
+            None => format!("assume:{role}"),
+        });
+    let (key, description) = match (base, assume) {
         (Base::AccessKey(id, desc), None) => (go_checksum(&id), desc),
-        (Base::AccessKey(id, desc), Some(role)) => (
-            hash_definition(&format!("assume:{role}|key:{}", go_checksum(&id))),
-            format!("role {role} via {desc}"),
+        (Base::AccessKey(id, desc), Some(assume)) => (
+            hash_definition(&format!("{assume}|key:{}", go_checksum(&id))),
+            role_description(source, &desc),
         ),
         (Base::Defined(text, desc), None) => (hash_definition(&text), desc),
-        (Base::Defined(text, desc), Some(role)) => (
-            hash_definition(&format!("assume:{role}|{text}")),
-            format!("role {role} via {desc}"),
+        (Base::Defined(text, desc), Some(assume)) => (
+            hash_definition(&format!("{assume}|{text}")),
+            role_description(source, &desc),
         ),
     };
     Identity {
         key,
         description,
         profile: profile_name,
+    }
+}
+
+fn role_description(source: &CredentialSource, base: &str) -> String {
+    let role = source.role_arn.as_deref().unwrap_or_default();
+    match source.external_id {
+        Some(_) => format!("role {role} (with an external id) via {base}"),
+        None => format!("role {role} via {base}"),
     }
 }
 
@@ -278,7 +300,7 @@ mod tests {
     fn with_profile(name: &str) -> CredentialSource {
         CredentialSource {
             profile: Some(name.into()),
-            role_arn: None,
+            ..CredentialSource::default()
         }
     }
 
@@ -457,9 +479,28 @@ mod tests {
             &CredentialSource {
                 profile: Some("p".into()),
                 role_arn: Some("arn:aws:iam::1:role/r".into()),
+                ..CredentialSource::default()
             },
         );
         assert_ne!(plain.key, assumed.key);
+        let with = |external_id: Option<&str>, session_name: Option<&str>| {
+            current(
+                &f,
+                &CredentialSource {
+                    profile: Some("p".into()),
+                    role_arn: Some("arn:aws:iam::1:role/r".into()),
+                    external_id: external_id.map(str::to_string),
+                    session_name: session_name.map(str::to_string),
+                },
+            )
+        };
+        // An external id decides who may assume the role: its own key. A session name is a
+        // label: same principal, same key.
+        assert_ne!(with(Some("e1"), None).key, assumed.key);
+        assert_ne!(with(Some("e1"), None).key, with(Some("e2"), None).key);
+        assert_eq!(with(None, Some("ci")).key, assumed.key);
+        let described = with(Some("secret-ish"), None).description;
+        assert!(!described.contains("secret-ish"), "{described}");
     }
 
     /// The key names the role the SDK will assume: a repeated section's later value, and

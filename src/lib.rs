@@ -5,14 +5,18 @@
 
 pub mod aws_profile;
 pub mod cache;
+pub mod delegate;
 pub mod ecr;
 pub mod error_chain;
 pub mod export;
 pub mod fsutil;
 pub mod helper;
+pub mod helper_config;
 pub mod identity;
 pub mod logging;
 pub mod protocol;
 pub mod registry;
+pub mod routing;
 pub mod settings;
 pub mod token;
+pub mod toml_keys;

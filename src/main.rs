@@ -16,16 +16,8 @@ fn main() {
         2 => {
             let action = args[1].to_string_lossy();
             match action.as_ref() {
-                "-v" | "--version" => helper::Outcome {
-                    stdout: helper::banner(),
-                    stderr: None,
-                    code: 0,
-                },
-                "-h" | "--help" => helper::Outcome {
-                    stdout: help_text(),
-                    stderr: None,
-                    code: 0,
-                },
+                "-v" | "--version" => helper::Outcome::ok(helper::banner()),
+                "-h" | "--help" => helper::Outcome::ok(help_text()),
                 action => {
                     let settings = Settings::from_env();
                     ecr_login::logging::init(settings.log_dir(), settings.log_level);
@@ -34,16 +26,16 @@ fn main() {
             }
         }
         _ => helper::Outcome {
-            stdout: format!("{}\n", helper::usage()),
-            stderr: None,
+            stdout: format!("{}\n", helper::usage()).into_bytes(),
+            stderr: Vec::new(),
             code: 1,
         },
     };
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(outcome.stdout.as_bytes());
+    let _ = stdout.write_all(&outcome.stdout);
     let _ = stdout.flush();
-    if let Some(line) = outcome.stderr {
-        let _ = std::io::stderr().write_all(line.as_bytes());
+    if !outcome.stderr.is_empty() {
+        let _ = std::io::stderr().write_all(&outcome.stderr);
     }
     std::process::exit(outcome.code);
 }
@@ -58,6 +50,8 @@ fn help_text() -> String {
          AWS_ECR_DISABLE_CACHE         any value but empty/0/false/no disables the token cache\n  \
          AWS_ECR_IGNORE_CREDS_STORAGE  `true`: store/erase succeed without doing anything\n  \
          AWS_ECR_FETCH_TIMEOUT         how long one token fetch may take: 500ms, 2s, 2.5, 1m (default 10s)\n  \
+         AWS_ECR_DELEGATE_TIMEOUT      bound on one run of the config's fallback_helper (default 60s)\n  \
+         AWS_ECR_CONFIG                the helper config (default ~/.config/ecr-login/config.toml)\n  \
          AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n  \
          AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL\n    \
          API endpoints; they win over FIPS / dual-stack registry hosts\n  \

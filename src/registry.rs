@@ -98,13 +98,13 @@ pub fn host_of(server_url: &str) -> Option<String> {
     given_host(server_url).map(|host| host.to_ascii_lowercase())
 }
 
-/// The host as the client wrote it (case and all), for messages: a user who typed a `dkr.ecr`
-/// host must see that host, not the API's spelling of it.
+/// Host and port as the client wrote them: drops an `http(s)://` scheme, path, query and
+/// fragment, and one trailing dot.
 ///
 /// An authority with user info (`@`) or a backslash is refused outright: `https://evil\@<ecr
 /// host>` is `evil` to some URL parsers and the ECR host to others, and no client sends
 /// credentials in a registry URL.
-pub fn given_host(server_url: &str) -> Option<&str> {
+fn given_authority(server_url: &str) -> Option<(&str, Option<&str>)> {
     let trimmed = server_url.trim();
     let rest = match trimmed.find("://") {
         Some(i) => {
@@ -122,12 +122,12 @@ pub fn given_host(server_url: &str) -> Option<&str> {
     }
     // One port at most: `host::` would leave `host:` as the host, which then names another
     // host than the one a second parse of it finds (found by the registry_host fuzz target).
-    let host = match authority.rsplit_once(':') {
+    let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.contains(':') => {
-            host
+            (host, Some(port))
         }
         Some(_) => return None,
-        None => authority,
+        None => (authority, None),
     };
     let host = host.strip_suffix('.').unwrap_or(host);
     // Host-name characters only: a space or control character inside the authority would make
@@ -136,7 +136,22 @@ pub fn given_host(server_url: &str) -> Option<&str> {
     let name_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
     // No empty label either (`host..`, `.host`): one trailing dot is the DNS root, two are not.
     let labels_ok = host.split('.').all(|label| !label.is_empty());
-    (labels_ok && host.bytes().all(name_char)).then_some(host)
+    (labels_ok && host.bytes().all(name_char)).then_some((host, port))
+}
+
+/// The host as the client wrote it (case and all), for messages: a user who typed a `dkr.ecr`
+/// host must see that host, not the API's spelling of it.
+pub fn given_host(server_url: &str) -> Option<&str> {
+    given_authority(server_url).map(|(host, _)| host)
+}
+
+/// Lower-cased `host` or `host:port` (a port only when one was written), what a helper-config
+/// alias is compared with.
+pub fn authority_of(server_url: &str) -> Option<String> {
+    given_authority(server_url).map(|(host, port)| match port {
+        Some(port) => format!("{}:{port}", host.to_ascii_lowercase()),
+        None => host.to_ascii_lowercase(),
+    })
 }
 
 impl Registry {
@@ -162,6 +177,12 @@ impl Registry {
             }
             Registry::Public { host } => Some(format!("https://{host}")),
         }
+    }
+
+    /// The registry's host name, lower case (private: rebuilt from its parts, as Docker names it).
+    pub fn host(&self) -> Option<String> {
+        self.proxy_endpoint()
+            .map(|endpoint| endpoint.trim_start_matches("https://").to_string())
     }
 
     pub fn is_public(&self) -> bool {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Default bound on one whole token fetch (credentials + API call + retries).
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on one run of the helper config's `fallback_helper`.
+pub const DEFAULT_DELEGATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -21,6 +23,9 @@ pub struct Settings {
     pub ignore_creds_storage: bool,
     /// `AWS_ECR_FETCH_TIMEOUT`: `500ms`, `2s`, `2.5` (seconds) or `1m`; default 10 s.
     pub fetch_timeout: Duration,
+    /// `AWS_ECR_DELEGATE_TIMEOUT`: how long the helper config's `fallback_helper` may take
+    /// (default 60 s: it may be waiting for a keyring passphrase).
+    pub delegate_timeout: Duration,
     /// `AWS_ECR_LOG_LEVEL`: off, error, warn, info (default), debug, trace.
     pub log_level: Option<tracing::Level>,
     /// Why `cache_dir` may not be used (another user's, or writable by others): then neither
@@ -37,18 +42,8 @@ impl Settings {
             Some(dir) if !dir.is_empty() => Some(expand_tilde(Path::new(&dir), home.as_deref())),
             _ => home.as_ref().map(|h| h.join(".ecr")),
         };
-        let fetch_timeout = match std::env::var("AWS_ECR_FETCH_TIMEOUT") {
-            Ok(text) if !text.trim().is_empty() => parse_duration(&text).unwrap_or_else(|| {
-                warn(&format!(
-                    "AWS_ECR_FETCH_TIMEOUT={} is not a duration such as 500ms, 2s, 2.5 or 1m; \
-                     using {} s",
-                    shown(&text),
-                    DEFAULT_FETCH_TIMEOUT.as_secs()
-                ));
-                DEFAULT_FETCH_TIMEOUT
-            }),
-            _ => DEFAULT_FETCH_TIMEOUT,
-        };
+        let fetch_timeout = duration_var("AWS_ECR_FETCH_TIMEOUT", DEFAULT_FETCH_TIMEOUT);
+        let delegate_timeout = duration_var("AWS_ECR_DELEGATE_TIMEOUT", DEFAULT_DELEGATE_TIMEOUT);
         let log_level = match std::env::var("AWS_ECR_LOG_LEVEL") {
             Ok(text) if !text.trim().is_empty() => parse_log_level(&text).unwrap_or_else(|| {
                 warn(&format!(
@@ -75,6 +70,7 @@ impl Settings {
             ignore_creds_storage: std::env::var("AWS_ECR_IGNORE_CREDS_STORAGE")
                 .is_ok_and(|v| v == "true"),
             fetch_timeout,
+            delegate_timeout,
             log_level,
             home,
         }
@@ -98,6 +94,21 @@ impl Settings {
             return Err(untrusted);
         }
         Ok(self.cache_dir.clone().map(Cache::new))
+    }
+}
+
+/// A duration variable; an unusable value is named on stderr and the default applies.
+fn duration_var(name: &str, default: Duration) -> Duration {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => parse_duration(&text).unwrap_or_else(|| {
+            warn(&format!(
+                "{name}={} is not a duration such as 500ms, 2s, 2.5 or 1m; using {} s",
+                shown(&text),
+                default.as_secs()
+            ));
+            default
+        }),
+        _ => default,
     }
 }
 

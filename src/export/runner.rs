@@ -45,6 +45,7 @@ pub fn fetch(settings: &Settings, files: &AwsFiles, source: &Source) -> Result<C
     let credential_source = CredentialSource {
         profile: source.profile.clone(),
         role_arn: source.role_arn.clone(),
+        ..CredentialSource::default()
     };
     let identity = identity::current(files, &credential_source);
     let cache = settings.cache().unwrap_or_else(|untrusted| {

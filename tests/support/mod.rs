@@ -127,6 +127,11 @@ impl Moto {
         self.calls().get(api).copied().unwrap_or(0)
     }
 
+    /// Every API call so far, in order: `(api, signing access key id, STS parameters)`.
+    pub fn requests(&self) -> Vec<MotoRequest> {
+        serde_json::from_str(&http(self.port, "GET", "/_test/requests")).expect("requests json")
+    }
+
     /// Fault mode for token and STS calls: none, error500, hang, expired, denied, slow.
     pub fn fault(&self, mode: &str) {
         http(
@@ -148,6 +153,14 @@ impl Moto {
     pub fn reset(&self) {
         http(self.port, "POST", "/_test/reset");
     }
+}
+
+/// One call moto saw (see `moto_launcher.py`, `/_test/requests`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MotoRequest {
+    pub api: String,
+    pub access_key: Option<String>,
+    pub params: BTreeMap<String, String>,
 }
 
 /// A minimal HTTP/1.0 request on loopback; returns the body.

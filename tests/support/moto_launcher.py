@@ -14,6 +14,9 @@ cannot:
 
 Control endpoints (never used by the product):
   GET  /_test/calls          -> {"ecr:GetAuthorizationToken": 1, ...}
+  GET  /_test/requests       -> [{"api": ..., "access_key": ..., "params": {...}}, ...] in order:
+                                the signing access key id of each call, and the STS parameters
+                                that say which role was asked for (RoleArn, ExternalId, ...)
   POST /_test/reset          -> zero the counters and clear the fault
   POST /_test/fault?mode=M   -> M is one of: none, error500, hang, expired, denied, slow
                                 (slow: answer after ?delay=SECONDS)
@@ -33,6 +36,9 @@ from werkzeug.serving import make_server
 
 _lock = threading.Lock()
 _calls = {}
+_journal = []
+# STS parameters worth recording; secrets (WebIdentityToken, SerialNumber codes) never are.
+_JOURNAL_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "DurationSeconds")
 _fault = {"mode": "none", "delay": 0.0}
 _hang = threading.Event()  # never set while serving: a "hung" request waits on it
 
@@ -63,6 +69,7 @@ class Layer:
         environ["wsgi.input"] = _Body(body)
         api = self.api_name(environ, body)
         _count(api)
+        self.record(api, environ, body)
 
         if api.endswith(":GetAuthorizationToken") or api.startswith("sts:"):
             fault = self.apply_fault(start_response)
@@ -88,6 +95,15 @@ class Layer:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         action = (form.get("Action") or query.get("Action") or ["?"])[0]
         return "sts:" + action
+
+    @staticmethod
+    def record(api, environ, body):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        access_key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
+        form = parse_qs(body.decode("utf-8", "replace")) if api.startswith("sts:") and body else {}
+        params = {k: v[0] for k, v in form.items() if k in _JOURNAL_PARAMS}
+        with _lock:
+            _journal.append({"api": api, "access_key": access_key, "params": params})
 
     def apply_fault(self, start_response):
         mode = _fault["mode"]
@@ -137,9 +153,13 @@ class Layer:
         if path == "/_test/calls":
             with _lock:
                 return _json(start_response, "200 OK", dict(_calls))
+        if path == "/_test/requests":
+            with _lock:
+                return _json(start_response, "200 OK", list(_journal))
         if path == "/_test/reset":
             with _lock:
                 _calls.clear()
+                _journal.clear()
             _fault.update(mode="none", delay=0.0)
             return _json(start_response, "200 OK", {})
         if path == "/_test/fault":

@@ -1,12 +1,11 @@
 //! The export config file: parsing and validation, before any network call.
 //!
-//! serde structs (`deny_unknown_fields`) per table; `keyed.rs` makes every error name the
+//! serde structs (`deny_unknown_fields`) per table; `crate::toml_keys` makes every error name the
 //! file, the key and the reason, never the offending text, and maps to exit code 2. Secret
 //! references (`{ env = "NAME" }`, `{ file = "PATH" }`) are resolved here, eagerly, for the
 //! selected targets only, so a missing key file fails the run before anything is fetched.
 
 mod duration;
-mod keyed;
 mod secret;
 mod targets;
 
@@ -17,6 +16,7 @@ pub use targets::{
     valid_dns_subdomain, valid_set_name,
 };
 
+use crate::toml_keys::{self, toml_error};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -129,20 +129,6 @@ pub fn load(path: &Path, selected: &[String], home: Option<&Path>) -> Result<Con
     parse(&text, path, selected, home)
 }
 
-/// Where and why the TOML is invalid, without the quoted source line that `toml`'s `Display`
-/// shows: on a syntax error that line may hold a pasted API key.
-fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let reason = one_line(e.message());
-    match e.span().and_then(|span| text.get(..span.start)) {
-        Some(before) => {
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("invalid TOML at line {line}, column {column}: {reason}")
-        }
-        None => format!("invalid TOML: {reason}"),
-    }
-}
-
 /// Validates config text (`path` is only used in messages and to resolve relative key files).
 pub fn parse(
     text: &str,
@@ -171,12 +157,12 @@ pub fn parse(
         let present: Vec<String> = table.keys().cloned().collect();
         return Err(err(
             key,
-            keyed::unknown_key(key, &["defaults", "source", "target"], &present),
+            toml_keys::unknown_key(key, &["defaults", "source", "target"], &present),
         ));
     }
     let defaults = match table.remove("defaults") {
         None => DefaultsFile::default(),
-        Some(Value::Table(t)) => keyed::from_table(t).map_err(|e| at("defaults", e))?,
+        Some(Value::Table(t)) => toml_keys::from_table(t).map_err(|e| at("defaults", e))?,
         Some(_) => return Err(err("defaults", "expected a [defaults] table".into())),
     };
     let defaults = check_defaults(defaults, home).map_err(|e| at("defaults", e))?;
@@ -255,7 +241,7 @@ fn parse_sources(items: Vec<Table>) -> Result<Vec<Source>, (String, (String, Str
     for (i, item) in items.into_iter().enumerate() {
         let prefix = format!("source[{i}]");
         let invalid = |key: &str, reason: String| (prefix.clone(), (key.to_string(), reason));
-        let mut s: Source = keyed::from_table(item).map_err(|e| (prefix.clone(), e))?;
+        let mut s: Source = toml_keys::from_table(item).map_err(|e| (prefix.clone(), e))?;
         for (key, value) in [
             ("registry", &s.registry),
             ("profile", &s.profile),
@@ -414,10 +400,6 @@ pub fn warn_if_writable_by_others(path: &Path) {
             }
         }
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

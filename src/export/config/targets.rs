@@ -2,8 +2,8 @@
 //! by the target that runs it, so a new key is added in one place. `type` selects the struct;
 //! unknown keys are errors. API keys are [`Secret`]s: their `Debug` never shows a value.
 
-use super::keyed::from_table;
 use super::secret::Secret;
+use crate::toml_keys::from_table;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! serde for one config table with errors that name the key: each value is wrapped with its
+//! serde for one TOML config table (export's and the helper's) with errors that name the key: each value is wrapped with its
 //! key, so a type error says which key it is about. Messages never carry the offending value
 //! (a secret pasted in the wrong place stays out of the terminal), only the key and what was
 //! expected; an unknown key comes with the key it probably meant.
@@ -170,6 +170,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// Where and why the TOML is invalid, without the quoted source line that `toml`'s `Display`
+/// shows: on a syntax error that line may hold a pasted API key.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let reason = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span().and_then(|span| text.get(..span.start)) {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("invalid TOML at line {line}, column {column}: {reason}")
+        }
+        None => format!("invalid TOML: {reason}"),
+    }
 }
 
 #[cfg(test)]
