@@ -138,7 +138,7 @@ fuzz_target!(|input: &[u8]| {
     for name in names.iter().take(16) {
         let source = CredentialSource {
             profile: Some(name.clone()),
-            role_arn: None,
+            ..CredentialSource::default()
         };
         let id = identity::current(&ours, &source);
         assert!(!id.key.is_empty());
