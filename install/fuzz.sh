@@ -28,7 +28,13 @@ scratch_parent=/dev/shm
 scratch="$(mktemp -d "$scratch_parent/ecr-login-fuzz.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
 
+# cargo-fuzz has no --locked: the lock file must come out of the build as it went in.
+lock_before="$(sha256sum fuzz/Cargo.lock)"
 (cd fuzz && cargo fuzz build --sanitizer none --target-dir "$target_dir")
+if [ "$(sha256sum fuzz/Cargo.lock)" != "$lock_before" ]; then
+  echo "fuzz: the build changed fuzz/Cargo.lock; update and commit it deliberately" >&2
+  exit 1
+fi
 
 summary=()
 for t in "${targets[@]}"; do
