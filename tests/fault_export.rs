@@ -185,7 +185,7 @@ fn misbehaving_endpoints_fail_alone_and_cleanly() {
         let sent = server.sent.load(Ordering::Relaxed);
         assert!(sent < 64 << 20, "{name}: the client read {sent} bytes");
         report(&format!(
-            "export vs {name} endpoint: failed cleanly, client read {} KiB: {error}",
+            "export vs {name} endpoint: failed cleanly (server got {} KiB out before the client stopped): {error}",
             sent / 1024
         ));
     }
@@ -212,4 +212,86 @@ fn misbehaving_endpoints_fail_alone_and_cleanly() {
         run.elapsed
     );
     assert_no_secret(&run.all(), &[KEY, "123456789012-auth-token"]);
+}
+
+#[test]
+fn docker_config_symlinked_by_another_user_to_roots_file_is_not_followed() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "docker_config_symlinked_by_another_user_to_roots_file_is_not_followed: skipped: needs root"
+        );
+        return;
+    }
+    let world = World::new();
+    let nobody = |p: &std::path::Path| {
+        std::os::unix::fs::lchown(p, Some(65534), Some(65534)).expect("chown")
+    };
+    // root's own JSON file, and a user's directory with a link the user made to it.
+    let roots = world.path("etc/daemon.json");
+    std::fs::create_dir_all(roots.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&roots, r#"{"log-driver":"journald"}"#).expect("w");
+    let users = world.path("alice/.docker");
+    std::fs::create_dir_all(&users).expect("mkdir");
+    let hostile = users.join("config.json");
+    std::os::unix::fs::symlink(&roots, &hostile).expect("symlink");
+    nobody(&hostile);
+    // The same user linking to their own file (a dotfile manager) is followed.
+    let theirs = world.path("alice/dotfiles/docker.json");
+    std::fs::create_dir_all(theirs.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&theirs, "{}").expect("w");
+    nobody(&theirs);
+    let own = world.path("alice/.docker/own.json");
+    std::os::unix::fs::symlink(&theirs, &own).expect("symlink");
+    nobody(&own);
+
+    let config = world.config(&format!(
+        "[[source]]\nregion = \"us-east-1\"\n[[target]]\nname = \"hostile\"\ntype = \"docker-config\"\npath = \"{}\"\n[[target]]\nname = \"own\"\ntype = \"docker-config\"\npath = \"{}\"\n",
+        hostile.display(),
+        own.display()
+    ));
+    let run = world.run(
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let row = |name: &str| {
+        summary["targets"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["target"] == name).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(row("hostile")["result"], "failed", "{}", run.stdout);
+    assert!(
+        row("hostile")["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not following it"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&roots).expect("read"),
+        r#"{"log-driver":"journald"}"#,
+        "root's file was written through another user's link"
+    );
+    assert_eq!(row("own")["result"], "ok", "{}", run.stdout);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&theirs).expect("read")).expect("json");
+    assert!(
+        written["auths"].is_object(),
+        "the user's own link is followed"
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(
+        std::fs::metadata(&theirs).expect("stat").uid(),
+        65534,
+        "owner kept"
+    );
 }

@@ -36,7 +36,60 @@ pub struct DockerConfig {
 /// The file really written: `path` with every symlink followed. A dangling symlink is an
 /// error: creating the file where it points (maybe a directory that belongs to someone else, or
 /// a path left over from a removed dotfile setup) would put credentials somewhere unexpected.
+///
+/// A link is followed only to a file of the link's owner (or when the link is ours or root's),
+/// as the kernel's `protected_symlinks` does in shared directories: otherwise a user could
+/// point `~/.docker/config.json` at a JSON file of root's (`/etc/docker/daemon.json`) and
+/// have root's `export` write into it.
 fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
+    let real = follow(path)?;
+    check_link_owners(path, &real)?;
+    Ok(real)
+}
+
+#[cfg(unix)]
+fn check_link_owners(path: &Path, real: &Path) -> Result<(), TargetError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(target) = std::fs::metadata(real) else {
+        return Ok(()); // a new file: created as ours
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        let Ok(meta) = std::fs::symlink_metadata(&current) else {
+            break;
+        };
+        if !meta.file_type().is_symlink() {
+            break;
+        }
+        let owner = meta.uid();
+        if owner != me && owner != 0 && owner != target.uid() {
+            return Err(TargetError(format!(
+                "{} is a symlink of uid {owner} to {}, a file of uid {}; not following it",
+                current.display(),
+                real.display(),
+                target.uid()
+            )));
+        }
+        let Ok(next) = std::fs::read_link(&current) else {
+            break;
+        };
+        current = match current.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_link_owners(_: &Path, _: &Path) -> Result<(), TargetError> {
+    Ok(())
+}
+
+/// `path` with every symlink followed (see [`resolve`]).
+fn follow(path: &Path) -> Result<PathBuf, TargetError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
