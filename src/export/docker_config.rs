@@ -42,58 +42,49 @@ pub struct DockerConfig {
 /// point `~/.docker/config.json` at a JSON file of root's (`/etc/docker/daemon.json`) and
 /// have root's `export` write into it.
 fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
-    let real = follow(path)?;
-    check_link_owners(path, &real)?;
+    let mut links = Vec::new();
+    let real = follow(path, &mut links)?;
+    check_link_owners(&links, &real)?;
     Ok(real)
 }
 
+/// Refuses a link (of those `follow` went through) whose owner is neither us, root, nor the
+/// owner of the file it leads to.
 #[cfg(unix)]
-fn check_link_owners(path: &Path, real: &Path) -> Result<(), TargetError> {
+fn check_link_owners(links: &[(PathBuf, u32)], real: &Path) -> Result<(), TargetError> {
     use std::os::unix::fs::MetadataExt as _;
     let Ok(target) = std::fs::metadata(real) else {
         return Ok(()); // a new file: created as ours
     };
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    let mut current = path.to_path_buf();
-    for _ in 0..MAX_SYMLINKS {
-        let Ok(meta) = std::fs::symlink_metadata(&current) else {
-            break;
-        };
-        if !meta.file_type().is_symlink() {
-            break;
-        }
-        let owner = meta.uid();
-        if owner != me && owner != 0 && owner != target.uid() {
-            return Err(TargetError(format!(
-                "{} is a symlink of uid {owner} to {}, a file of uid {}; not following it",
-                current.display(),
-                real.display(),
-                target.uid()
-            )));
-        }
-        let Ok(next) = std::fs::read_link(&current) else {
-            break;
-        };
-        current = match current.parent() {
-            Some(dir) if next.is_relative() => dir.join(next),
-            _ => next,
-        };
+    match links
+        .iter()
+        .find(|(_, owner)| ![me, 0, target.uid()].contains(owner))
+    {
+        Some((link, owner)) => Err(TargetError(format!(
+            "{} is a symlink of uid {owner} to {}, a file of uid {}; not following it",
+            link.display(),
+            real.display(),
+            target.uid()
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_link_owners(_: &Path, _: &Path) -> Result<(), TargetError> {
+fn check_link_owners(_: &[(PathBuf, u32)], _: &Path) -> Result<(), TargetError> {
     Ok(())
 }
 
-/// `path` with every symlink followed (see [`resolve`]).
-fn follow(path: &Path) -> Result<PathBuf, TargetError> {
+/// `path` with every symlink followed (see [`resolve`]); each link passed and its owner go to
+/// `links`.
+fn follow(path: &Path, links: &mut Vec<(PathBuf, u32)>) -> Result<PathBuf, TargetError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                links.push((current.clone(), owner_of(&meta)));
                 let target = std::fs::read_link(&current).map_err(|e| {
                     TargetError(format!(
                         "cannot read the symlink {}: {e}",
@@ -128,6 +119,16 @@ fn follow(path: &Path) -> Result<PathBuf, TargetError> {
         "{}: too many levels of symbolic links",
         path.display()
     )))
+}
+
+#[cfg(unix)]
+fn owner_of(meta: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::MetadataExt::uid(meta)
+}
+
+#[cfg(not(unix))]
+fn owner_of(_: &std::fs::Metadata) -> u32 {
+    0
 }
 
 /// `dir/../x/config.json` as `/abs/x/config.json` when the directory exists (for messages; the
