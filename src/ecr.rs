@@ -5,6 +5,7 @@
 //! deadline because the SDK has no read timeout of its own and Docker has no helper timeout.
 
 mod diagnosis;
+mod web_identity;
 
 use crate::error_chain::error_chain;
 use crate::identity::CredentialSource;
@@ -15,6 +16,7 @@ use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ecr::config::Region;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
@@ -59,6 +61,12 @@ pub enum FetchError {
     AccessDenied {
         detail: String,
     },
+    /// STS refused (or could not be asked) to exchange a ServiceAccount token for `role`.
+    WebIdentity {
+        role: String,
+        reason: String,
+        detail: String,
+    },
     Timeout {
         after: Duration,
     },
@@ -96,6 +104,10 @@ impl fmt::Display for FetchError {
             FetchError::AccessDenied { .. } => write!(
                 f,
                 "access denied: the AWS identity may not call ecr:GetAuthorizationToken (or its credentials are invalid)"
+            ),
+            FetchError::WebIdentity { role, reason, .. } => write!(
+                f,
+                "could not assume role {role} with the service account token: {reason}"
             ),
             FetchError::Timeout { after } => {
                 write!(
@@ -137,6 +149,7 @@ impl FetchError {
             FetchError::NoCredentials { detail }
             | FetchError::Credentials { detail, .. }
             | FetchError::AccessDenied { detail }
+            | FetchError::WebIdentity { detail, .. }
             | FetchError::Api { detail } => detail.clone(),
             other => other.to_string(),
         }
@@ -196,23 +209,11 @@ async fn fetch(
     let provider = credentials_provider(&region, source, http_client).await;
     let sdk = loader.credentials_provider(provider).load().await;
 
-    let mut provider = sdk
-        .credentials_provider()
-        .ok_or_else(|| FetchError::Setup("no credentials provider".into()))?;
-    if let Some(role) = &source.role_arn {
-        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-            .session_name(source.session_name.as_deref().unwrap_or("ecr-login"));
-        if let Some(external_id) = &source.external_id {
-            builder = builder.external_id(external_id.clone());
-        }
-        let assumed = builder.configure(&sdk).build_from_provider(provider).await;
-        provider = SharedCredentialsProvider::new(assumed);
-    }
     // Resolve once, here, so the failure can be told apart from an API failure and the
     // client does not run the chain (and its STS call) a second time.
-    let credentials = match provider.provide_credentials().await {
-        Ok(credentials) => credentials,
-        Err(e) => return Err(diagnosis::explain(e, profile.as_deref()).await),
+    let credentials = match &source.web_identity {
+        Some(web) => web_identity::assume_role(&sdk, registry, source, web).await?,
+        None => chain_credentials(&sdk, source, profile.as_deref()).await?,
     };
     let sdk = sdk
         .into_builder()
@@ -262,6 +263,31 @@ async fn fetch(
             })?;
             token_from(data.authorization_token(), data.expires_at(), None)
         }
+    }
+}
+
+/// The ambient chain's (or `source.profile`'s) credentials, through `source.role_arn` when
+/// there is one.
+async fn chain_credentials(
+    sdk: &SdkConfig,
+    source: &CredentialSource,
+    profile: Option<&str>,
+) -> Result<Credentials, FetchError> {
+    let mut provider = sdk
+        .credentials_provider()
+        .ok_or_else(|| FetchError::Setup("no credentials provider".into()))?;
+    if let Some(role) = &source.role_arn {
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+            .session_name(source.session_name.as_deref().unwrap_or("ecr-login"));
+        if let Some(external_id) = &source.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        let assumed = builder.configure(sdk).build_from_provider(provider).await;
+        provider = SharedCredentialsProvider::new(assumed);
+    }
+    match provider.provide_credentials().await {
+        Ok(credentials) => Ok(credentials),
+        Err(e) => Err(diagnosis::explain(e, profile).await),
     }
 }
 

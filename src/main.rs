@@ -6,6 +6,16 @@ use std::io::Write;
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The kubelet runs the plugin under its own file name, with the config's `args`.
+    if ecr_login::kubelet::invoked_as_plugin(args.first()) {
+        std::process::exit(ecr_login::kubelet::main(args[1..].to_vec()));
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| a == ecr_login::kubelet::SUBCOMMAND)
+    {
+        std::process::exit(ecr_login::kubelet::main(args[2..].to_vec()));
+    }
     if args.get(1).is_some_and(|a| a == "export") {
         let settings = Settings::from_env();
         ecr_login::logging::init(settings.log_dir(), settings.log_level);
@@ -42,7 +52,9 @@ fn main() {
 
 fn help_text() -> String {
     format!(
-        "{usage}\n       {NAME} export [--help]\n\n\
+        "{usage}\n       {NAME} export [--help]\n       \
+         {NAME} kubelet-credential-provider [--role-annotation KEY]... [--help]\n         \
+         (the kubelet's image credential provider; also run as `ecr-credential-provider`)\n\n\
          A Docker credential helper for Amazon ECR. Docker runs it through `credHelpers` or\n\
          `credsStore` in ~/.docker/config.json; it reads the server URL on stdin.\n\n\
          Environment:\n  \
@@ -53,6 +65,7 @@ fn help_text() -> String {
          AWS_ECR_DELEGATE_TIMEOUT      bound on one run of the config's fallback_helper (default 60s)\n  \
          AWS_ECR_CONFIG                the helper config (default ~/.config/ecr-login/config.toml)\n  \
          AWS_ECR_LOG_LEVEL             off|error|warn|info|debug|trace (default info)\n  \
+         AWS_ECR_ROLE_ARN              kubelet mode: role for ServiceAccount tokens whose annotations name none\n  \
          AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL\n    \
          API endpoints; they win over FIPS / dual-stack registry hosts\n  \
          AWS_PROFILE, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, …  the AWS SDK's own settings\n\n\
