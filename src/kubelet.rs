@@ -15,8 +15,8 @@
 //!   the fetch deadline is capped at [`MAX_FETCH`], and a watchdog ends the process if anything
 //!   else (a stdin that never closes, a stuck file system) holds it up.
 
-mod service_account;
-mod wire;
+pub mod service_account;
+pub mod wire;
 
 use crate::aws_profile::AwsFiles;
 use crate::helper::{self, Outcome};
