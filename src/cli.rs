@@ -6,7 +6,7 @@
 //! parsers ([`subcommands`]), so the help, the completions and the man pages cannot drift from
 //! what the commands accept.
 
-use crate::commands::{configure_docker, policy};
+use crate::commands::{configure_docker, doctor, policy};
 use crate::helper::{NAME, VERSION};
 use clap::{Arg, ArgAction, Command, CommandFactory as _, ValueHint};
 use clap_complete::Shell;
@@ -46,6 +46,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "off|error|warn|info|debug|trace (default info)",
     ),
     (
+        "AWS_ECR_ROLE_ARN",
+        "kubelet mode: role for ServiceAccount tokens whose annotations name none",
+    ),
+    (
         "AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL",
         "API endpoints; they win over FIPS / dual-stack registry hosts",
     ),
@@ -66,8 +70,7 @@ sends the server URL on stdin. `export` pushes the same tokens to platforms that
 static registry password.\n\nWithout HOME (or with it empty) the home directory comes from \
 /etc/passwd; without either there is no cache and no log, and get still answers.";
 
-/// Every subcommand, in the order `--help` lists them. New commands add their constructor
-/// here (`doctor`, `kubelet-credential-provider` go after `policy`).
+/// Every subcommand, in the order `--help` lists them. New commands add their constructor here.
 pub fn subcommands() -> Vec<Command> {
     vec![
         protocol(
@@ -103,6 +106,8 @@ pub fn subcommands() -> Vec<Command> {
         crate::export::command(),
         configure_docker::Args::command(),
         policy::Args::command(),
+        doctor::Args::command(),
+        crate::kubelet::command(),
         completions(),
         man_pages(),
     ]

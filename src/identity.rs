@@ -18,6 +18,7 @@
 
 use crate::aws_profile::{AwsFiles, Section};
 use base64::Engine as _;
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 /// Where the credentials come from, beyond the ambient environment (an export `[[source]]`, a
@@ -32,7 +33,30 @@ pub struct CredentialSource {
     pub external_id: Option<String>,
     /// `RoleSessionName` (with `role_arn`); default `ecr-login`.
     pub session_name: Option<String>,
+    /// Assume `role_arn` with this token (STS `AssumeRoleWithWebIdentity`) instead of with the
+    /// ambient credentials: the kubelet's per-ServiceAccount identity.
+    pub web_identity: Option<WebIdentity>,
 }
+
+/// A web identity token held in memory only (never written, never logged), and whom it speaks
+/// for. Two of them are equal when they speak for the same subject: a rotated token is the same
+/// identity.
+#[derive(Debug, Clone)]
+pub struct WebIdentity {
+    pub token: SecretString,
+    /// The token's issuer and subject claims (`<iss> <sub>`), part of the identity key so that
+    /// one ServiceAccount's successful `AssumeRoleWithWebIdentity` is never served to another
+    /// that names the same role (the role's trust policy decides who may assume it).
+    pub subject: String,
+}
+
+impl PartialEq for WebIdentity {
+    fn eq(&self, other: &WebIdentity) -> bool {
+        self.subject == other.subject
+    }
+}
+
+impl Eq for WebIdentity {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -44,24 +68,48 @@ pub struct Identity {
     pub profile: Option<String>,
 }
 
+/// [`Identity::description`] of static keys from the environment.
+pub const ENVIRONMENT_KEYS: &str = "access key from the environment";
+/// [`Identity::description`] of the last link of the chain, the instance role (IMDS).
+pub const INSTANCE_ROLE: &str = "instance role";
+
+/// The access key id the default chain takes from the environment (`AWS_ACCESS_KEY_ID` with a
+/// secret beside it), if it does for `source`: the chain puts environment keys before any
+/// profile, and an explicit `profile` (export, a helper-config rule) reads only that profile.
+pub fn environment_key_id(source: &CredentialSource) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if source.profile.is_some() {
+        return None;
+    }
+    env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"))?;
+    env("AWS_ACCESS_KEY_ID")
+}
+
 /// Derives the identity of the current process environment plus `source`, following the
 /// resolution order of aws-config's default chain (and, inside a profile, of its profile
 /// provider), so that the key names the principal whose token the SDK would fetch.
 /// The profile is `source.profile`, else the one the SDK selects (`AWS_PROFILE`, else
 /// `default`).
 pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
+    if let Some(web) = &source.web_identity {
+        // The ambient credentials play no part: STS takes the token alone.
+        let role = source.role_arn.as_deref().unwrap_or_default();
+        return Identity {
+            key: hash_definition(&format!(
+                "web-identity-token:{role}|subject:{}",
+                web.subject
+            )),
+            description: format!("web identity role {role} for {}", web.subject),
+            profile: None,
+        };
+    }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     // The profile in effect, for messages; the files are read only if a profile is needed.
     let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
-    let env_secret = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"));
 
-    let base = match (env("AWS_ACCESS_KEY_ID"), env_secret, &source.profile) {
-        // The default chain puts environment keys before any profile; an explicit export
-        // `profile` reads only that profile.
-        (Some(key_id), Some(_), None) => {
-            Base::AccessKey(key_id, "access key from the environment".into())
-        }
-        _ => {
+    let base = match environment_key_id(source) {
+        Some(key_id) => Base::AccessKey(key_id, ENVIRONMENT_KEYS.into()),
+        None => {
             let name = source
                 .profile
                 .as_deref()
@@ -150,7 +198,7 @@ fn non_profile_base(env: &dyn Fn(&str) -> Option<String>) -> Base {
     let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default();
     Base::Defined(
         format!("instance:{endpoint}|machine:{}", machine_id()),
-        "instance role".into(),
+        INSTANCE_ROLE.into(),
     )
 }
 
@@ -491,6 +539,7 @@ mod tests {
                     role_arn: Some("arn:aws:iam::1:role/r".into()),
                     external_id: external_id.map(str::to_string),
                     session_name: session_name.map(str::to_string),
+                    web_identity: None,
                 },
             )
         };
@@ -540,6 +589,67 @@ mod tests {
             current(&both_defaults, &CredentialSource::default()).key,
             current(&prefixed_only, &CredentialSource::default()).key
         );
+    }
+
+    /// A web identity is keyed on its role and subject: a rotated token is the same identity,
+    /// another ServiceAccount or role another one, and the token is in neither key nor text.
+    #[test]
+    fn web_identity_keys_cover_role_and_subject_never_the_token() {
+        let f = files("", "");
+        let web = |role: &str, subject: &str, token: &str| {
+            current(
+                &f,
+                &CredentialSource {
+                    role_arn: Some(role.into()),
+                    web_identity: Some(WebIdentity {
+                        token: SecretString::from(token),
+                        subject: subject.into(),
+                    }),
+                    ..CredentialSource::default()
+                },
+            )
+        };
+        let a = web(
+            "arn:aws:iam::1:role/a",
+            "iss system:serviceaccount:ns:sa",
+            "tok1",
+        );
+        assert_eq!(
+            a,
+            web(
+                "arn:aws:iam::1:role/a",
+                "iss system:serviceaccount:ns:sa",
+                "tok2"
+            )
+        );
+        assert_ne!(
+            a.key,
+            web(
+                "arn:aws:iam::1:role/b",
+                "iss system:serviceaccount:ns:sa",
+                "tok1"
+            )
+            .key
+        );
+        assert_ne!(
+            a.key,
+            web(
+                "arn:aws:iam::1:role/a",
+                "iss system:serviceaccount:ns:other",
+                "tok1"
+            )
+            .key
+        );
+        let assumed = current(
+            &f,
+            &CredentialSource {
+                role_arn: Some("arn:aws:iam::1:role/a".into()),
+                ..CredentialSource::default()
+            },
+        );
+        assert_ne!(a.key, assumed.key, "not the ambient chain's AssumeRole");
+        assert!(!a.description.contains("tok1"), "{}", a.description);
+        assert!(a.description.contains("arn:aws:iam::1:role/a"));
     }
 
     #[test]

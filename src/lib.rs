@@ -1,7 +1,8 @@
 //! `docker-credential-ecr-login`: an Amazon ECR Docker credential helper and credential exporter.
 //!
 //! Data flows one way: `protocol` (wire format) → `registry` (which ECR) → `identity` (who asks)
-//! → `cache` / `token` (fresh enough?) → `ecr` (fetch) → reply. `export` reuses `token`.
+//! → `cache` / `token` (fresh enough?) → `ecr` (fetch) → reply. `export` and `kubelet` (the
+//! kubelet's image credential provider) reuse `routing` and `token`.
 
 pub mod aws_profile;
 pub mod cache;
@@ -15,6 +16,7 @@ pub mod fsutil;
 pub mod helper;
 pub mod helper_config;
 pub mod identity;
+pub mod kubelet;
 pub mod logging;
 pub mod protocol;
 pub mod registry;

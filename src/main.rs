@@ -11,8 +11,15 @@ use std::io::Write;
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
+    // The kubelet runs the plugin under its own file name, with the config's `args`.
+    if ecr_login::kubelet::invoked_as_plugin(args.first()) {
+        std::process::exit(ecr_login::kubelet::main(
+            args.get(1..).unwrap_or_default().to_vec(),
+        ));
+    }
     let rest = || args.get(2..).unwrap_or_default().to_vec();
     let code = match args.get(1).and_then(|a| a.to_str()) {
+        Some(ecr_login::kubelet::SUBCOMMAND) => ecr_login::kubelet::main(rest()),
         Some("export") => {
             let settings = Settings::from_env();
             ecr_login::logging::init(settings.log_dir(), settings.log_level);
@@ -21,6 +28,11 @@ fn main() {
         }
         Some("configure-docker") => ecr_login::commands::configure_docker::main(rest()),
         Some("policy") => ecr_login::commands::policy::main(rest()),
+        Some("doctor") => {
+            let settings = Settings::from_env();
+            ecr_login::logging::init(settings.log_dir(), settings.log_level);
+            ecr_login::commands::doctor::main(rest())
+        }
         Some("-h" | "--help" | "help" | "completions" | "man-pages") => {
             ecr_login::cli::main(args.get(1..).unwrap_or_default().to_vec())
         }

@@ -96,6 +96,7 @@ fn source_of(rule: &RegistryRule) -> CredentialSource {
         role_arn: rule.role_arn.clone(),
         external_id: rule.external_id.clone(),
         session_name: rule.session_name.clone(),
+        web_identity: None,
     }
 }
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Validates the export deploy examples under install/deploy/:
-#  - Kubernetes manifests with `kubernetes-validate` (PyPI; installed with pip if missing), strict;
+#  - Kubernetes manifests with `kubernetes-validate` (PyPI; installed with pip if missing), strict
+#    (the export CronJob set, and the kubelet credential provider's RBAC; the kubelet's own
+#    CredentialProviderConfig type is not in its schemas: tests/kubelet_deploy.rs decodes it
+#    strictly and applies the kubelet's validation rules);
 #  - the systemd service + timer with `systemd-analyze verify` where available;
 #  - the crontab line's shape (5 schedule fields + an absolute path to the binary + `export`).
 # Usage: tests/deploy_validate.sh [path-to-built-binary]   (the binary is only used by systemd-analyze)
@@ -17,6 +20,9 @@ fi
 if command -v kubernetes-validate >/dev/null 2>&1; then
   for v in 1.30.0 1.33.0; do
     kubernetes-validate --strict --kubernetes-version "$v" "$deploy"/kubernetes/*.yaml || fail=1
+  done
+  for v in 1.33.0 1.34.0; do
+    kubernetes-validate --strict --kubernetes-version "$v" "$deploy"/kubelet/node-token-audience-rbac.yaml || fail=1
   done
 else
   echo "kubernetes-validate is not available and could not be installed" >&2

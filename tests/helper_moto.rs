@@ -7,41 +7,6 @@ use ecr_login::identity::go_checksum;
 use std::time::{Duration, Instant};
 use support::*;
 
-/// The cache key our static test keys (`testing`) map to — the Go helper's layout.
-fn static_key(region: &str, account: &str) -> String {
-    format!("{region}-{}-{account}", go_checksum("testing"))
-}
-
-/// Writes a cache entry requested `age` ago that expires `left` from now.
-fn seed_cache(world: &World, key: &str, password: &str, age: Duration, left: i64) {
-    std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
-    seed_file(&world.cache_file(), key, password, age, left);
-}
-
-/// [`seed_cache`] into a given file, written atomically (a reader never sees half of it).
-fn seed_file(path: &std::path::Path, key: &str, password: &str, age: Duration, left: i64) {
-    use base64::Engine as _;
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .expect("fmt")
-    };
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
-    let file = serde_json::json!({
-        "Registries": { key: {
-            "AuthorizationToken": token,
-            "RequestedAt": fmt(now - age),
-            "ExpiresAt": fmt(now + Duration::from_secs(left.max(0) as u64) - Duration::from_secs((-left).max(0) as u64)),
-            "ProxyEndpoint": format!("https://{HOST}"),
-            "Service": "ecr"
-        }},
-        "Version": "1.0"
-    });
-    let tmp = path.with_extension("seed-tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&file).expect("json")).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
-
 #[test]
 fn get_fetches_once_then_serves_from_cache() {
     let moto = Moto::start();

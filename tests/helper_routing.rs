@@ -31,15 +31,6 @@ fn set_config(world: &World, config: &str) {
     world.write_home_file(".config/ecr-login/config.toml", config);
 }
 
-/// The access keys that signed each ECR token call, in order.
-fn ecr_signers(moto: &Moto) -> Vec<String> {
-    moto.requests()
-        .into_iter()
-        .filter(|r| r.api == "ecr:GetAuthorizationToken")
-        .map(|r| r.access_key.unwrap_or_default())
-        .collect()
-}
-
 fn cache_keys(world: &World) -> Vec<String> {
     let text = std::fs::read_to_string(world.cache_file()).expect("cache file");
     let cache: serde_json::Value = serde_json::from_str(&text).expect("cache json");
@@ -68,7 +59,7 @@ fn rules_choose_the_profile_and_never_share_tokens() {
     );
     // Each rule's profile signed its registry's call (not the environment's keys).
     assert_eq!(
-        ecr_signers(&moto),
+        moto.ecr_signers(),
         ["AKIAONE0000000000001", "AKIATWO0000000000002"]
     );
     let keys = cache_keys(&world);
@@ -91,7 +82,7 @@ fn rules_choose_the_profile_and_never_share_tokens() {
     );
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(
-        ecr_signers(&moto).last().map(String::as_str),
+        moto.ecr_signers().last().map(String::as_str),
         Some("AKIATWO0000000000002")
     );
     assert_eq!(
@@ -104,7 +95,7 @@ fn rules_choose_the_profile_and_never_share_tokens() {
     std::fs::remove_file(world.home().join(".config/ecr-login/config.toml")).expect("rm");
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(
-        ecr_signers(&moto).last().map(String::as_str),
+        moto.ecr_signers().last().map(String::as_str),
         Some("testing")
     );
 }
@@ -140,7 +131,7 @@ fn a_role_rule_assumes_it_with_the_external_id_and_session_name() {
     assert_eq!(assume[0].params["RoleArn"], ROLE);
     assert_eq!(assume[0].params["ExternalId"], "partner-42");
     assert_eq!(assume[0].params["RoleSessionName"], "ci-pull");
-    let signer = ecr_signers(&moto);
+    let signer = moto.ecr_signers();
     assert_eq!(signer.len(), 1);
     assert_ne!(
         signer[0], "AKIAONE0000000000001",
@@ -176,7 +167,7 @@ fn an_alias_is_answered_with_its_registrys_token_under_its_own_name() {
         assert_credentials(&world.get(asked), asked, &password_for(ACCOUNT));
     }
     // The rule for the alias's ECR host applied; the second ask came from the cache.
-    assert_eq!(ecr_signers(&moto), ["AKIAONE0000000000001"]);
+    assert_eq!(moto.ecr_signers(), ["AKIAONE0000000000001"]);
     // The ECR host itself shares the alias's entry (same registry, same rule).
     assert_credentials(&world.get(HOST), HOST, &password_for(ACCOUNT));
     assert_eq!(moto.count("ecr:GetAuthorizationToken"), 1);

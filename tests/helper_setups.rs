@@ -10,46 +10,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::*;
 
-/// Every private host form of the upstream table, with its account.
-const PRIVATE_HOSTS: [(&str, &str); 14] = [
-    ("123456789012.dkr.ecr.us-west-2.amazonaws.com", ACCOUNT),
-    (
-        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
-        ACCOUNT,
-    ),
-    ("123456789012.dkr-ecr.us-west-2.on.aws", ACCOUNT),
-    ("123456789012.dkr-ecr-fips.us-west-2.on.aws", ACCOUNT),
-    ("123456789012.dkr-ecr.us-gov-east-1.on.aws", ACCOUNT),
-    ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", ACCOUNT),
-    (
-        "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn",
-        "210987654321",
-    ),
-    (
-        "210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
-        "210987654321",
-    ),
-    ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", ACCOUNT),
-    ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", ACCOUNT),
-    (
-        "210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov",
-        "210987654321",
-    ),
-    (
-        "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
-        ACCOUNT,
-    ),
-    (
-        "123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov",
-        ACCOUNT,
-    ),
-    (
-        "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
-        ACCOUNT,
-    ),
-];
-const PUBLIC_HOSTS: [&str; 2] = ["public.ecr.aws", "ecr-public.aws.com"];
-
 /// `get` for every host form answers with moto's token, one API call each.
 fn assert_every_host_form_gets_a_token(moto: &Moto, world: &World) {
     moto.reset();

@@ -135,7 +135,7 @@ fn run(args: &Args, settings: &Settings, out: &mut Report) -> Result<(), Failure
     };
     let path = match &args.config {
         Some(path) => path.clone(),
-        None => default_path(settings).ok_or_else(|| {
+        None => crate::fsutil::docker_config_path(settings.home.as_deref()).ok_or_else(|| {
             Failure::Usage("no home directory for ~/.docker/config.json; pass --config".into())
         })?,
     };
@@ -223,17 +223,6 @@ fn given_hosts(
     Ok(hosts)
 }
 
-/// `$DOCKER_CONFIG/config.json` (Docker's own override), else `~/.docker/config.json`.
-pub fn default_path(settings: &Settings) -> Option<PathBuf> {
-    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
-        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
-        None => settings
-            .home
-            .as_ref()
-            .map(|home| home.join(".docker/config.json")),
-    }
-}
-
 /// The file's text as read, and the document edited for `hosts`. Reads only: an invalid file
 /// is an error before anything (a lock file, a directory) is created.
 fn load_and_edit(
@@ -303,13 +292,9 @@ fn fallback_hint(
 /// Docker runs `docker-credential-ecr-login` by name, so the first executable of that name on
 /// `PATH` is the helper it gets.
 pub fn path_warning(path: Option<OsString>, this_binary: Option<PathBuf>) -> Option<String> {
-    let found = path.as_ref().and_then(|path| {
-        std::env::split_paths(path)
-            // An empty entry means the current directory, which Docker (Go's LookPath) refuses.
-            .filter(|dir| dir.is_absolute())
-            .map(|dir| dir.join(NAME))
-            .find(|candidate| is_executable(candidate))
-    });
+    let found = path
+        .as_ref()
+        .and_then(|path| crate::fsutil::find_on_path(NAME, path));
     let Some(found) = found else {
         return Some(format!(
             "{NAME} is not on PATH, so Docker cannot run the helper: install it into a PATH directory (./install/install.sh puts it in ~/.local/bin)"
@@ -328,18 +313,6 @@ pub fn path_warning(path: Option<OsString>, this_binary: Option<PathBuf>) -> Opt
             found.display()
         )
     })
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
 }
 
 #[cfg(test)]

@@ -4,5 +4,6 @@
 
 pub mod configure_docker;
 pub mod docker_edit;
+pub mod doctor;
 pub mod policy;
 pub mod registries;

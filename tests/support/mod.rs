@@ -13,6 +13,46 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-ecr-login");
 pub const ACCOUNT: &str = "123456789012";
 pub const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+/// Every private host form of the upstream table, with its account.
+pub const PRIVATE_HOSTS: [(&str, &str); 14] = [
+    ("123456789012.dkr.ecr.us-west-2.amazonaws.com", ACCOUNT),
+    (
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+        ACCOUNT,
+    ),
+    ("123456789012.dkr-ecr.us-west-2.on.aws", ACCOUNT),
+    ("123456789012.dkr-ecr-fips.us-west-2.on.aws", ACCOUNT),
+    ("123456789012.dkr-ecr.us-gov-east-1.on.aws", ACCOUNT),
+    ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", ACCOUNT),
+    (
+        "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn",
+        "210987654321",
+    ),
+    (
+        "210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+        "210987654321",
+    ),
+    ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", ACCOUNT),
+    ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", ACCOUNT),
+    (
+        "210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+        "210987654321",
+    ),
+    (
+        "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+        ACCOUNT,
+    ),
+    (
+        "123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov",
+        ACCOUNT,
+    ),
+    (
+        "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        ACCOUNT,
+    ),
+];
+pub const PUBLIC_HOSTS: [&str; 2] = ["public.ecr.aws", "ecr-public.aws.com"];
+
 /// moto's deterministic password for an account's token.
 pub fn password_for(account: &str) -> String {
     format!("{account}-auth-token")
@@ -127,9 +167,20 @@ impl Moto {
         self.calls().get(api).copied().unwrap_or(0)
     }
 
-    /// Every API call so far, in order: `(api, signing access key id, STS parameters)`.
+    /// Every call since the last reset, in order: `api`, the signing `access_key`, the STS
+    /// `params` (RoleArn, ExternalId, RoleSessionName, WebIdentityToken) and, for STS, the
+    /// `issued_key`.
     pub fn requests(&self) -> Vec<MotoRequest> {
         serde_json::from_str(&http(self.port, "GET", "/_test/requests")).expect("requests json")
+    }
+
+    /// The access key ids that signed each ECR token call, in order.
+    pub fn ecr_signers(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.api == "ecr:GetAuthorizationToken")
+            .map(|r| r.access_key.unwrap_or_default())
+            .collect()
     }
 
     /// Fault mode for token and STS calls: none, error500, hang, expired, denied, slow.
@@ -138,6 +189,15 @@ impl Moto {
             self.port,
             "POST",
             &format!("/_test/fault?mode={mode}&delay=0.7"),
+        );
+    }
+
+    /// Like [`Moto::fault`], with the delay of `slow` in seconds.
+    pub fn fault_with_delay(&self, mode: &str, delay: f64) {
+        http(
+            self.port,
+            "POST",
+            &format!("/_test/fault?mode={mode}&delay={delay}"),
         );
     }
 
@@ -152,6 +212,8 @@ pub struct MotoRequest {
     pub api: String,
     pub access_key: Option<String>,
     pub params: BTreeMap<String, String>,
+    /// For STS calls: the access key id moto issued.
+    pub issued_key: Option<String>,
 }
 
 /// A minimal HTTP/1.0 request on loopback; returns the body.
@@ -194,6 +256,21 @@ pub fn request(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// A figure for the CI log: stderr, and `$FAULT_REPORT` when set (install/test.sh prints it).
+pub fn report(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("FAULT_REPORT") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 /// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).
@@ -397,4 +474,42 @@ pub fn assert_not_found(output: &Output) {
         stderr(output)
     );
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// The cache key our static test keys (`testing`) map to — the Go helper's layout.
+pub fn static_key(region: &str, account: &str) -> String {
+    format!(
+        "{region}-{}-{account}",
+        ecr_login::identity::go_checksum("testing")
+    )
+}
+
+/// Writes a cache entry requested `age` ago that expires `left` from now.
+pub fn seed_cache(world: &World, key: &str, password: &str, age: Duration, left: i64) {
+    std::fs::create_dir_all(world.cache_dir()).expect("mkdir");
+    seed_file(&world.cache_file(), key, password, age, left);
+}
+
+/// [`seed_cache`] into a given file, written atomically (a reader never sees half of it).
+pub fn seed_file(path: &std::path::Path, key: &str, password: &str, age: Duration, left: i64) {
+    use base64::Engine as _;
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("fmt")
+    };
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+    let file = serde_json::json!({
+        "Registries": { key: {
+            "AuthorizationToken": token,
+            "RequestedAt": fmt(now - age),
+            "ExpiresAt": fmt(now + Duration::from_secs(left.max(0) as u64) - Duration::from_secs((-left).max(0) as u64)),
+            "ProxyEndpoint": format!("https://{HOST}"),
+            "Service": "ecr"
+        }},
+        "Version": "1.0"
+    });
+    let tmp = path.with_extension("seed-tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&file).expect("json")).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
 }

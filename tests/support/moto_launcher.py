@@ -11,12 +11,13 @@ cannot:
   documented shape (`authorizationData` object, no proxyEndpoint).
 * it counts calls per API (`ecr:GetAuthorizationToken`, `sts:AssumeRole`, ...) so tests can
   assert how many network calls the helper made, and it injects faults.
+* it records each call's signing access key id and STS parameters (RoleArn, RoleSessionName,
+  WebIdentityToken), and the key id STS issued, so tests can tell whose credentials an ECR
+  call was signed with.
 
 Control endpoints (never used by the product):
   GET  /_test/calls          -> {"ecr:GetAuthorizationToken": 1, ...}
-  GET  /_test/requests       -> [{"api": ..., "access_key": ..., "params": {...}}, ...] in order:
-                                the signing access key id of each call, and the STS parameters
-                                that say which role was asked for (RoleArn, ExternalId, ...)
+  GET  /_test/requests       -> [{"api": ..., "access_key": ..., "params": {...}, "issued_key": ...}]
   POST /_test/reset          -> zero the counters and clear the fault
   POST /_test/fault?mode=M   -> M is one of: none, error500, hang, expired, denied, slow
                                 (slow: answer after ?delay=SECONDS)
@@ -25,6 +26,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -36,9 +38,8 @@ from werkzeug.serving import make_server
 
 _lock = threading.Lock()
 _calls = {}
-_journal = []
-# STS parameters worth recording; secrets (WebIdentityToken, SerialNumber codes) never are.
-_JOURNAL_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "DurationSeconds")
+_requests = []
+_RECORDED_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "WebIdentityToken")
 _fault = {"mode": "none", "delay": 0.0}
 _hang = threading.Event()  # never set while serving: a "hung" request waits on it
 
@@ -69,7 +70,7 @@ class Layer:
         environ["wsgi.input"] = _Body(body)
         api = self.api_name(environ, body)
         _count(api)
-        self.record(api, environ, body)
+        record = self.record(environ, body, api)
 
         if api.endswith(":GetAuthorizationToken") or api.startswith("sts:"):
             fault = self.apply_fault(start_response)
@@ -80,7 +81,35 @@ class Layer:
             return self.public_token(start_response)
         if api == "ecr:GetAuthorizationToken":
             return self.private_token(environ, start_response)
+        if api.startswith("sts:AssumeRole"):
+            return self.issued(environ, start_response, record)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def record(environ, body, api):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        match = re.search(r"Credential=([^/,\s]+)/", auth)
+        form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+        entry = {"api": api, "access_key": match.group(1) if match else None,
+                 "params": {k: form[k][0] for k in _RECORDED_PARAMS if k in form}, "issued_key": None}
+        with _lock:
+            _requests.append(entry)
+        return entry
+
+    def issued(self, environ, start_response, record):
+        """Passes moto's STS answer through, noting the access key id it issued."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+
+        body = b"".join(self.app(environ, capture))
+        match = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
+        with _lock:
+            record["issued_key"] = match.group(1).decode() if match else None
+        start_response(captured["status"], captured["headers"])
+        return [body]
 
     @staticmethod
     def api_name(environ, body):
@@ -95,15 +124,6 @@ class Layer:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         action = (form.get("Action") or query.get("Action") or ["?"])[0]
         return "sts:" + action
-
-    @staticmethod
-    def record(api, environ, body):
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        access_key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
-        form = parse_qs(body.decode("utf-8", "replace")) if api.startswith("sts:") and body else {}
-        params = {k: v[0] for k, v in form.items() if k in _JOURNAL_PARAMS}
-        with _lock:
-            _journal.append({"api": api, "access_key": access_key, "params": params})
 
     def apply_fault(self, start_response):
         mode = _fault["mode"]
@@ -155,11 +175,11 @@ class Layer:
                 return _json(start_response, "200 OK", dict(_calls))
         if path == "/_test/requests":
             with _lock:
-                return _json(start_response, "200 OK", list(_journal))
+                return _json(start_response, "200 OK", list(_requests))
         if path == "/_test/reset":
             with _lock:
                 _calls.clear()
-                _journal.clear()
+                _requests.clear()
             _fault.update(mode="none", delay=0.0)
             return _json(start_response, "200 OK", {})
         if path == "/_test/fault":
