@@ -195,6 +195,37 @@ pub fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The first executable file named `program` in the directory list `path` (a `PATH` value),
+/// as Docker (Go's `exec.LookPath`) finds it: relative entries, the current directory among
+/// them, are skipped.
+pub fn find_on_path(program: &str, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A regular file with an execute bit.
+pub fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// The Docker CLI's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn docker_config_path(home: Option<&Path>) -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("config.json")),
+        None => home.map(|home| home.join(".docker/config.json")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,14 @@ struct Cli {
     ignored: Vec<OsString>,
 }
 
+/// The `kubelet-credential-provider` subcommand, for the help, completions and man pages.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .name(SUBCOMMAND)
+        .bin_name(format!("{} {SUBCOMMAND}", helper::NAME))
+}
+
 /// Whether the process was started under the plugin's name (a copy or symlink in the kubelet's
 /// bin dir).
 pub fn invoked_as_plugin(arg0: Option<&OsString>) -> bool {

@@ -190,6 +190,27 @@ impl Registry {
     }
 }
 
+/// The AWS partition a region belongs to, and the DNS suffix of its ECR registries, from the
+/// region's name (`cn-north-1` → `aws-cn`, `amazonaws.com.cn`). For building registry hosts
+/// and ARNs from a profile's or the user's region, where no host exists yet to parse.
+pub fn partition_of(region: &str) -> (&'static str, &'static str) {
+    const PREFIXES: [(&str, &str, &str); 7] = [
+        ("cn-", "aws-cn", "amazonaws.com.cn"),
+        ("us-gov-", "aws-us-gov", "amazonaws.com"),
+        ("us-isob-", "aws-iso-b", "sc2s.sgov.gov"),
+        ("us-isof-", "aws-iso-f", "csp.hci.ic.gov"),
+        ("us-iso-", "aws-iso", "c2s.ic.gov"),
+        ("eu-isoe-", "aws-iso-e", "cloud.adc-e.uk"),
+        ("eusc-", "aws-eusc", "amazonaws.eu"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _, _)| region.starts_with(prefix))
+        .map_or(("aws", "amazonaws.com"), |&(_, partition, domain)| {
+            (partition, domain)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,5 +457,34 @@ mod tests {
         }
         let host = given_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com.:/v2/");
         assert_eq!(host, Some("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn partitions_follow_the_region_name() {
+        assert_eq!(partition_of("us-east-1"), ("aws", "amazonaws.com"));
+        assert_eq!(
+            partition_of("cn-northwest-1"),
+            ("aws-cn", "amazonaws.com.cn")
+        );
+        assert_eq!(
+            partition_of("us-gov-west-1"),
+            ("aws-us-gov", "amazonaws.com")
+        );
+        assert_eq!(partition_of("us-iso-east-1"), ("aws-iso", "c2s.ic.gov"));
+        assert_eq!(
+            partition_of("us-isob-east-1"),
+            ("aws-iso-b", "sc2s.sgov.gov")
+        );
+        // Every suffix built here is one `parse` accepts.
+        for region in [
+            "us-east-1",
+            "cn-north-1",
+            "us-isof-south-1",
+            "eu-isoe-west-1",
+            "eusc-de-east-1",
+        ] {
+            let host = format!("123456789012.dkr.ecr.{region}.{}", partition_of(region).1);
+            assert!(parse(&host).is_some(), "{host}");
+        }
     }
 }

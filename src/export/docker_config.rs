@@ -41,7 +41,7 @@ pub struct DockerConfig {
 /// as the kernel's `protected_symlinks` does in shared directories: otherwise a user could
 /// point `~/.docker/config.json` at a JSON file of root's (`/etc/docker/daemon.json`) and
 /// have root's `export` write into it.
-fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
+pub(crate) fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
     let mut links = Vec::new();
     let real = follow(path, &mut links)?;
     check_link_owners(&links, &real)?;
@@ -153,7 +153,7 @@ fn lock_path(real: &Path) -> PathBuf {
 }
 
 /// Takes the exclusive lock on `<real>.lock`, waiting up to `LOCK_WAIT` for another holder.
-fn lock(real: &Path) -> Result<LockGuard, TargetError> {
+pub(crate) fn lock(real: &Path) -> Result<LockGuard, TargetError> {
     fsutil::lock(&lock_path(real), LOCK_WAIT).map_err(|e| match e {
         LockError::Busy { path, waited } => TargetError(format!(
             "another process held the lock {} for {} s; not writing",
@@ -207,7 +207,7 @@ fn decoded(doc: &Doc, key: &str) -> Option<Value> {
 }
 
 /// Docker's key normalisation for registry lookups: no scheme, nothing after the host.
-fn hostname(key: &str) -> &str {
+pub(crate) fn hostname(key: &str) -> &str {
     let key = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
