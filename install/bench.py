@@ -52,6 +52,7 @@ COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "10"))
 API_HOST = "api.ecr.us-east-1.amazonaws.com"
 TARGET_RATIO = 0.30
 TARGET_RSS_MIB = 3.5
+TARGET_CONFIG_RATIO = 0.35
 
 
 def start_moto(workdir):
@@ -436,6 +437,62 @@ def kubelet_figures(ours, env, work, port):
     return 0
 
 
+def write_helper_config(path, matching_profile):
+    """20 [[registry]] rules and 10 [[alias]] entries; only the last rule matches HOST, so every
+    rule is looked at. `matching_profile`: the matching rule names a profile (read from
+    ~/.aws/credentials) instead of using the ambient keys."""
+    lines = []
+    for i in range(19):
+        account = f"{100000000000 + i:012d}"
+        lines += ["[[registry]]", f'match = ["{account}.dkr.ecr.*.amazonaws.com", "{account}.dkr.ecr-fips.*.amazonaws.com"]',
+                  f'profile = "team-{i}"', f'role_arn = "arn:aws:iam::{account}:role/pull"', ""]
+    lines += ["[[registry]]", 'match = ["123456789012.dkr.ecr.*.amazonaws.com"]']
+    if matching_profile:
+        lines.append('profile = "bench"')
+    lines.append("")
+    for i in range(10):
+        lines += ["[[alias]]", f'host = "mirror-{i}.example.com:5000"',
+                  'registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"', ""]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def config_section(helpers, envs, work, stdin_file):
+    print(f"\n2b. cached get with a helper config of 20 rules and 10 aliases (the Go helper has no config: "
+          f"its plain cached get is the baseline), {RUNS} interleaved runs each")
+    variants = {}
+    for name, with_profile in (("rules", False), ("rules+profile", True)):
+        home = os.path.join(work, "rust-" + name)
+        os.makedirs(os.path.join(home, ".aws"))
+        env = dict(envs["rust"], HOME=home, AWS_ECR_CACHE_DIR=os.path.join(home, "ecr"))
+        write_helper_config(os.path.join(home, ".config/ecr-login/config.toml"), with_profile)
+        if with_profile:
+            with open(os.path.join(home, ".aws/credentials"), "w") as f:
+                f.write("[bench]\naws_access_key_id = AKIABENCH\naws_secret_access_key = x\n")
+        _, code, out = run(helpers["rust"], env)
+        if code != 0:
+            sys.exit(f"bench: warming rust with {name} failed: {out.strip()}")
+        variants[name] = env
+    times = {n: [] for n in [*variants, "go"]}
+    for _ in range(RUNS):
+        for n, env in variants.items():
+            times[n].append(spawn_wall(helpers["rust"], env, stdin_file))
+        times["go"].append(spawn_wall(helpers["go"], envs["go"], stdin_file))
+    med = {n: statistics.median(t) * 1000 for n, t in times.items()}
+    rss = {n: [] for n in variants}
+    for _ in range(RSS_RUNS):
+        for n, env in variants.items():
+            drop_page_cache()
+            rss[n].append(run_rss(helpers["rust"], env) / 1024)
+    print(f"   {'':22}{'median ms':>10}{'ratio to go':>12}{'peak RSS MiB (median, max)':>29}")
+    for n in variants:
+        print(f"   rust, {n:16}{med[n]:10.2f}{med[n] / med['go']:11.2f}x"
+              f"{statistics.median(rss[n]):19.2f}, {max(rss[n]):.2f}")
+    print(f"   go, no config         {med['go']:10.2f}")
+    print(f"   targets: <= {TARGET_CONFIG_RATIO:.2f}x the Go helper, <= {TARGET_RSS_MIB} MiB")
+
+
 def default_binary():
     """Where ./install/build-release.sh leaves the release binary (<target>/<host>/release/...)."""
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/ecr-login-target"))
@@ -514,6 +571,9 @@ def main():
         print(f"   rust peak RSS, pages read from disk: median {mib(statistics.median(fresh['rust'])):.2f} MiB, "
               f"max {mib(max(fresh['rust'])):.2f} MiB (target <= {TARGET_RSS_MIB} MiB); "
               f"ratio rust/go median {statistics.median(fresh['rust']) / statistics.median(fresh['go']):.2f}x")
+
+        # 2b. the same cached get with a helper config of 20 rules and 10 aliases
+        config_section(helpers, envs, work, stdin_file)
 
         # 3. cold get through TLS on the real API name
         print(f"\n3. cold get (cache emptied before each run), {COLD_RUNS} interleaved runs each, TLS, real API name;"

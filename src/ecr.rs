@@ -5,6 +5,7 @@
 //! deadline because the SDK has no read timeout of its own and Docker has no helper timeout.
 
 mod diagnosis;
+pub mod probe;
 mod web_identity;
 
 use crate::error_chain::error_chain;
@@ -157,7 +158,7 @@ impl FetchError {
 }
 
 /// One bounded line of an error chain for stderr; the log gets the whole chain.
-fn concise(detail: &str) -> String {
+pub(crate) fn concise(detail: &str) -> String {
     let line = detail.lines().next().unwrap_or(detail);
     const MAX: usize = 300;
     match line.char_indices().nth(MAX) {
@@ -173,16 +174,96 @@ pub fn fetch_blocking(
     source: &CredentialSource,
     deadline: Duration,
 ) -> Result<FetchedToken, FetchError> {
+    block_on_bounded(deadline, fetch(registry, source, deadline))
+}
+
+/// Runs `work` on a single-threaded runtime, cut off after `deadline`.
+fn block_on_bounded<T>(
+    deadline: Duration,
+    work: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| FetchError::Setup(format!("tokio runtime: {e}")))?;
     runtime.block_on(async {
-        match tokio::time::timeout(deadline, fetch(registry, source, deadline)).await {
+        match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout { after: deadline }),
         }
     })
+}
+
+/// The SDK configuration for calls in `region` as `source`: the loader the helper always uses
+/// (timeouts, HTTPS client, the credentials chain, `source`'s profile), with the credentials
+/// resolved once, here, and any `role_arn` assumed on top. `fips`: a web identity exchange uses
+/// STS's FIPS endpoint (a FIPS registry host asks for FIPS endpoints throughout).
+async fn sdk_config(
+    region: Region,
+    source: &CredentialSource,
+    deadline: Duration,
+    fips: bool,
+) -> Result<SdkConfig, FetchError> {
+    let profile = source
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let http_client = https_client()?;
+    let provider = credentials_provider(&region, source, http_client.clone()).await;
+    let sdk = loader(region, source, deadline, http_client)
+        .credentials_provider(provider)
+        .load()
+        .await;
+
+    // Resolve once, here, so the failure can be told apart from an API failure and the
+    // client does not run the chain (and its STS call) a second time.
+    let credentials = match &source.web_identity {
+        Some(web) => web_identity::assume_role(&sdk, fips, source, web).await?,
+        None => chain_credentials(&sdk, source, profile.as_deref()).await?,
+    };
+    Ok(sdk
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build())
+}
+
+/// The config loader without credentials: region, timeouts, HTTPS client, `source`'s profile.
+fn loader(
+    region: Region,
+    source: &CredentialSource,
+    deadline: Duration,
+    http_client: aws_sdk_ecr::config::SharedHttpClient,
+) -> aws_config::ConfigLoader {
+    // No retry config here: the SDK's default is standard mode with 3 attempts, and it honours
+    // `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's `max_attempts` / `retry_mode`.
+    let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
+        .region(region)
+        .timeout_config(timeouts(deadline))
+        .http_client(http_client);
+    if let Some(name) = &source.profile {
+        loader = loader.profile_name(name);
+    }
+    loader
+}
+
+/// The SDK's service id of the registry's API (for endpoint overrides).
+fn service_id(registry: &Registry) -> &'static str {
+    match registry {
+        Registry::Private(_) => "ECR",
+        Registry::Public { .. } => "ECR PUBLIC",
+    }
+}
+
+/// The FIPS and dual-stack flags (`use_fips`, `use_dual_stack`) the client gets, `None` for
+/// "as the SDK config says" (`AWS_USE_FIPS_ENDPOINT`, ...): a private host's own flags, unless
+/// an explicit endpoint (VPC endpoint, PrivateLink, proxy) is configured — it wins, and the SDK
+/// refuses to combine them.
+fn endpoint_flags(registry: &Registry, overridden: bool) -> Option<(bool, bool)> {
+    match registry {
+        _ if overridden => Some((false, false)),
+        Registry::Private(p) => Some((p.fips, p.dual_stack)),
+        Registry::Public { .. } => None,
+    }
 }
 
 async fn fetch(
@@ -191,44 +272,16 @@ async fn fetch(
     deadline: Duration,
 ) -> Result<FetchedToken, FetchError> {
     let region = Region::new(registry.api_region().to_string());
-    let profile = source
-        .profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
-
-    // No retry config here: the SDK's default is standard mode with 3 attempts, and it honours
-    // `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile's `max_attempts` / `retry_mode`.
-    let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
-        .region(region.clone())
-        .timeout_config(timeouts(deadline));
-    if let Some(name) = &source.profile {
-        loader = loader.profile_name(name);
-    }
-    let http_client = https_client()?;
-    loader = loader.http_client(http_client.clone());
-    let provider = credentials_provider(&region, source, http_client).await;
-    let sdk = loader.credentials_provider(provider).load().await;
-
-    // Resolve once, here, so the failure can be told apart from an API failure and the
-    // client does not run the chain (and its STS call) a second time.
-    let credentials = match &source.web_identity {
-        Some(web) => web_identity::assume_role(&sdk, registry, source, web).await?,
-        None => chain_credentials(&sdk, source, profile.as_deref()).await?,
-    };
-    let sdk = sdk
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build();
+    let fips = matches!(registry, Registry::Private(p) if p.fips);
+    let sdk = sdk_config(region, source, deadline, fips).await?;
+    let overridden = endpoint_override(&sdk, service_id(registry)).is_some();
+    let flags = endpoint_flags(registry, overridden);
 
     match registry {
         Registry::Private(p) => {
             let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
-            // An explicit endpoint (VPC endpoint, PrivateLink, proxy) wins over the host's FIPS
-            // and dual-stack flags: the SDK refuses to combine them.
-            if endpoint_override(&sdk, "ECR").is_some() {
-                conf = conf.use_fips(false).use_dual_stack(false);
-            } else {
-                conf = conf.use_fips(p.fips).use_dual_stack(p.dual_stack);
+            if let Some((fips, dual_stack)) = flags {
+                conf = conf.use_fips(fips).use_dual_stack(dual_stack);
             }
             let conf = conf.build();
             let client = aws_sdk_ecr::Client::from_conf(conf);
@@ -248,8 +301,8 @@ async fn fetch(
         }
         Registry::Public { .. } => {
             let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
-            if endpoint_override(&sdk, "ECR PUBLIC").is_some() {
-                conf = conf.use_fips(false).use_dual_stack(false);
+            if let Some((fips, dual_stack)) = flags {
+                conf = conf.use_fips(fips).use_dual_stack(dual_stack);
             }
             let conf = conf.build();
             let client = aws_sdk_ecrpublic::Client::from_conf(conf);

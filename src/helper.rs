@@ -24,6 +24,8 @@ pub const NAME: &str = "docker-credential-ecr-login";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Most input a request may have; Docker sends a host name or one small JSON object.
 const MAX_INPUT: u64 = 8 * 1024 * 1024;
+/// Most time `list` waits for the backing helper's list.
+const LIST_DELEGATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to print and how to exit.
 #[derive(Debug, PartialEq, Eq)]
@@ -237,7 +239,9 @@ fn list(settings: &Settings) -> Outcome {
         .flatten()
         .collect::<String>();
     if let Some(helper) = config.as_ref().and_then(|c| c.fallback_helper.as_deref()) {
-        match delegate::run(helper, "list", b"", settings.delegate_timeout) {
+        // `list` runs up front in builds: it gets a shorter bound than an interactive action.
+        let bound = settings.delegate_timeout.min(LIST_DELEGATE_TIMEOUT);
+        match delegate::run(helper, "list", b"", bound) {
             Ok(out) if out.code == 0 => {
                 match serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout) {
                     Ok(theirs) => registries.extend(theirs),

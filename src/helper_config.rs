@@ -20,8 +20,7 @@
 //! and the reason: a rule that silently did not apply would send a pull out as the wrong identity.
 
 use crate::registry::{self, Registry};
-use crate::toml_keys::{from_table, toml_error, unknown_key};
-use serde::Deserialize;
+use crate::toml_keys::{toml_error, unknown_key};
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -47,11 +46,9 @@ pub struct HelperConfig {
 }
 
 /// `[[registry]]`: who fetches the tokens of the hosts it matches.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryRule {
-    /// Host globs: `*` matches within one DNS label.
-    #[serde(rename = "match")]
+    /// `match`: host globs, `*` matching within one DNS label.
     pub patterns: Vec<String>,
     pub profile: Option<String>,
     pub role_arn: Option<String>,
@@ -70,12 +67,15 @@ pub struct Alias {
     pub registry_text: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AliasTable {
-    host: String,
-    registry: String,
-}
+/// Keys of the tables, for "unknown key (did you mean …)".
+const RULE_KEYS: [&str; 5] = [
+    "match",
+    "profile",
+    "role_arn",
+    "external_id",
+    "session_name",
+];
+const ALIAS_KEYS: [&str; 2] = ["host", "registry"];
 
 /// A config error: `file: key: reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,9 +181,8 @@ pub fn parse(text: &str, path: &Path) -> Result<HelperConfig, ConfigError> {
                     .enumerate()
                 {
                     let prefix = format!("registry[{i}]");
-                    let rule: RegistryRule = from_table(table)
-                        .map_err(|(key, reason)| err(&format!("{prefix}.{key}"), reason))?;
-                    validate_rule(&rule)
+                    let rule = rule_from(&table)
+                        .and_then(|rule| validate_rule(&rule).map(|()| rule))
                         .map_err(|(key, reason)| err(&format!("{prefix}.{key}"), reason))?;
                     config.rules.push(rule);
                 }
@@ -191,9 +190,8 @@ pub fn parse(text: &str, path: &Path) -> Result<HelperConfig, ConfigError> {
             ("alias", value) => {
                 for (i, table) in tables_of(value).map_err(|r| err("alias", r))?.enumerate() {
                     let prefix = format!("alias[{i}]");
-                    let alias: AliasTable = from_table(table)
-                        .map_err(|(key, reason)| err(&format!("{prefix}.{key}"), reason))?;
-                    let alias = validate_alias(alias)
+                    let alias = alias_from(&table)
+                        .and_then(|(host, registry)| validate_alias(host, registry))
                         .map_err(|(key, reason)| err(&format!("{prefix}.{key}"), reason))?;
                     if config.aliases.iter().any(|a| a.host == alias.host) {
                         return Err(err(
@@ -229,6 +227,62 @@ fn tables_of(value: Value) -> Result<impl Iterator<Item = Table>, String> {
         .ok_or_else(|| "expected tables ([[...]] sections)".into())
 }
 
+/// A `(key, reason)` error inside one table.
+type KeyError = (String, String);
+
+/// The keys are read by hand rather than through serde: this runs on every `get`, and the
+/// derived deserializers cost the cached `get` memory (code pages) for no gain here.
+fn rule_from(table: &Table) -> Result<RegistryRule, KeyError> {
+    only_keys(table, &RULE_KEYS)?;
+    let patterns = match table.get("match") {
+        None => return Err(("match".into(), "missing required key".into())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| {
+                (
+                    "match".to_string(),
+                    "expected a list of strings".to_string(),
+                )
+            })?,
+        Some(_) => return Err(("match".into(), "expected a list".into())),
+    };
+    Ok(RegistryRule {
+        patterns,
+        profile: optional_string(table, "profile")?,
+        role_arn: optional_string(table, "role_arn")?,
+        external_id: optional_string(table, "external_id")?,
+        session_name: optional_string(table, "session_name")?,
+    })
+}
+
+fn alias_from(table: &Table) -> Result<(String, String), KeyError> {
+    only_keys(table, &ALIAS_KEYS)?;
+    let required = |key: &str| {
+        optional_string(table, key)?.ok_or_else(|| (key.to_string(), "missing required key".into()))
+    };
+    Ok((required("host")?, required("registry")?))
+}
+
+fn only_keys(table: &Table, known: &[&str]) -> Result<(), KeyError> {
+    match table.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => {
+            let present: Vec<String> = table.keys().cloned().collect();
+            Err((key.clone(), unknown_key(key, known, &present)))
+        }
+        None => Ok(()),
+    }
+}
+
+fn optional_string(table: &Table, key: &str) -> Result<Option<String>, KeyError> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err((key.to_string(), "expected a string".into())),
+    }
+}
+
 /// A helper name becomes the file name `docker-credential-<name>`: no path, and never this
 /// helper itself (that would delegate to itself forever).
 fn validate_helper_name(name: &str) -> Result<(), String> {
@@ -252,7 +306,7 @@ fn validate_helper_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_rule(rule: &RegistryRule) -> Result<(), (String, String)> {
+fn validate_rule(rule: &RegistryRule) -> Result<(), KeyError> {
     let bad = |key: &str, reason: String| Err((key.to_string(), reason));
     if rule.patterns.is_empty() {
         return bad("match", "needs at least one host pattern".into());
@@ -338,9 +392,9 @@ fn validate_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_alias(alias: AliasTable) -> Result<Alias, (String, String)> {
+fn validate_alias(host_text: String, registry_text: String) -> Result<Alias, KeyError> {
     let bad = |key: &str, reason: String| Err((key.to_string(), reason));
-    let host = alias.host.trim().to_ascii_lowercase();
+    let host = host_text.trim().to_ascii_lowercase();
     let well_formed = registry::given_host(&host).is_some()
         && !host.contains(['/', '?', '#'])
         && !host.ends_with(':')
@@ -348,10 +402,7 @@ fn validate_alias(alias: AliasTable) -> Result<Alias, (String, String)> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     if !well_formed {
-        return bad(
-            "host",
-            format!("{:?} is not a host or host:port", alias.host),
-        );
+        return bad("host", format!("{host_text:?} is not a host or host:port"));
     }
     if registry::parse(&host).is_some() {
         return bad(
@@ -359,20 +410,20 @@ fn validate_alias(alias: AliasTable) -> Result<Alias, (String, String)> {
             format!("{host} is an ECR host already; use a [[registry]] rule to route it"),
         );
     }
-    let Some(target) = registry::parse(&alias.registry) else {
+    let Some(target) = registry::parse(&registry_text) else {
         return bad(
             "registry",
             format!(
                 "{:?} is not an ECR registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com or \
                  public.ecr.aws)",
-                alias.registry
+                registry_text
             ),
         );
     };
     Ok(Alias {
         host,
         registry: target,
-        registry_text: alias.registry.trim().to_string(),
+        registry_text: registry_text.trim().to_string(),
     })
 }
 

@@ -71,6 +71,23 @@ pub struct Identity {
     pub profile: Option<String>,
 }
 
+/// [`Identity::description`] of static keys from the environment.
+pub const ENVIRONMENT_KEYS: &str = "access key from the environment";
+/// [`Identity::description`] of the last link of the chain, the instance role (IMDS).
+pub const INSTANCE_ROLE: &str = "instance role";
+
+/// The access key id the default chain takes from the environment (`AWS_ACCESS_KEY_ID` with a
+/// secret beside it), if it does for `source`: the chain puts environment keys before any
+/// profile, and an explicit `profile` (export, a helper-config rule) reads only that profile.
+pub fn environment_key_id(source: &CredentialSource) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if source.profile.is_some() {
+        return None;
+    }
+    env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"))?;
+    env("AWS_ACCESS_KEY_ID")
+}
+
 /// Derives the identity of the current process environment plus `source`, following the
 /// resolution order of aws-config's default chain (and, inside a profile, of its profile
 /// provider), so that the key names the principal whose token the SDK would fetch.
@@ -92,15 +109,10 @@ pub fn current(files: &AwsFiles, source: &CredentialSource) -> Identity {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     // The profile in effect, for messages; the files are read only if a profile is needed.
     let profile_name = source.profile.clone().or_else(|| env("AWS_PROFILE"));
-    let env_secret = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("SECRET_ACCESS_KEY"));
 
-    let base = match (env("AWS_ACCESS_KEY_ID"), env_secret, &source.profile) {
-        // The default chain puts environment keys before any profile; an explicit export
-        // `profile` reads only that profile.
-        (Some(key_id), Some(_), None) => {
-            Base::AccessKey(key_id, "access key from the environment".into())
-        }
-        _ => {
+    let base = match environment_key_id(source) {
+        Some(key_id) => Base::AccessKey(key_id, ENVIRONMENT_KEYS.into()),
+        None => {
             let name = source
                 .profile
                 .as_deref()
@@ -189,7 +201,7 @@ fn non_profile_base(env: &dyn Fn(&str) -> Option<String>) -> Base {
     let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default();
     Base::Defined(
         format!("instance:{endpoint}|machine:{}", machine_id()),
-        "instance role".into(),
+        INSTANCE_ROLE.into(),
     )
 }
 

@@ -6,6 +6,7 @@
 
 pub mod aws_profile;
 pub mod cache;
+pub mod commands;
 pub mod delegate;
 pub mod ecr;
 pub mod error_chain;

@@ -22,6 +22,11 @@ fn main() {
         ecr_login::logging::activate();
         std::process::exit(ecr_login::export::main(args[2..].to_vec()));
     }
+    if args.get(1).is_some_and(|a| a == "doctor") {
+        let settings = Settings::from_env();
+        ecr_login::logging::init(settings.log_dir(), settings.log_level);
+        std::process::exit(ecr_login::commands::doctor::main(args[2..].to_vec()));
+    }
     let outcome = match args.len() {
         2 => {
             let action = args[1].to_string_lossy();
@@ -54,9 +59,11 @@ fn help_text() -> String {
     format!(
         "{usage}\n       {NAME} export [--help]\n       \
          {NAME} kubelet-credential-provider [--role-annotation KEY]... [--help]\n         \
-         (the kubelet's image credential provider; also run as `ecr-credential-provider`)\n\n\
+         (the kubelet's image credential provider; also run as `ecr-credential-provider`)\n       \
+         {NAME} doctor [HOST] [--output text|json]\n\n\
          A Docker credential helper for Amazon ECR. Docker runs it through `credHelpers` or\n\
-         `credsStore` in ~/.docker/config.json; it reads the server URL on stdin.\n\n\
+         `credsStore` in ~/.docker/config.json; it reads the server URL on stdin.\n\
+         `doctor` checks the set-up for a registry and explains each problem with a fix.\n\n\
          Environment:\n  \
          AWS_ECR_CACHE_DIR             cache and log directory (default ~/.ecr)\n  \
          AWS_ECR_DISABLE_CACHE         any value but empty/0/false/no disables the token cache\n  \

@@ -248,24 +248,15 @@ fn the_plugin_file_name_selects_the_mode() {
     );
 }
 
-/// The ECR calls moto saw, with the access key id each was signed with.
-fn ecr_signers(moto: &Moto) -> Vec<String> {
-    moto.requests()
-        .iter()
-        .filter(|r| r["api"] == "ecr:GetAuthorizationToken")
-        .map(|r| r["access_key"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 /// The `AssumeRoleWithWebIdentity` calls: (RoleArn, RoleSessionName, WebIdentityToken, key
 /// issued).
 fn web_identity_calls(moto: &Moto) -> Vec<(String, String, String, String)> {
     moto.requests()
         .iter()
-        .filter(|r| r["api"] == "sts:AssumeRoleWithWebIdentity")
+        .filter(|r| r.api == "sts:AssumeRoleWithWebIdentity")
         .map(|r| {
-            let p = |k: &str| r["params"][k].as_str().unwrap_or_default().to_string();
-            let issued = r["issued_key"].as_str().unwrap_or_default().to_string();
+            let p = |k: &str| r.params.get(k).cloned().unwrap_or_default();
+            let issued = r.issued_key.clone().unwrap_or_default();
             (
                 p("RoleArn"),
                 p("RoleSessionName"),
@@ -299,7 +290,7 @@ fn each_role_annotation_key_leads_to_assume_role_with_web_identity_then_ecr() {
         );
         assert!(!issued.is_empty() && issued != "testing", "{issued}");
         assert_eq!(
-            ecr_signers(&moto),
+            moto.ecr_signers(),
             vec![issued.clone()],
             "{key}: ECR was called with the web identity's credentials, not the node's"
         );
@@ -402,7 +393,7 @@ fn a_service_account_without_a_role_uses_the_node_credentials_and_says_so() {
     );
     assert_answer(&output, V1, HOST, &password_for(ACCOUNT));
     assert_eq!(moto.count("sts:AssumeRoleWithWebIdentity"), 0);
-    assert_eq!(ecr_signers(&moto), vec!["testing".to_string()]);
+    assert_eq!(moto.ecr_signers(), vec!["testing".to_string()]);
     let log = world.log_text();
     assert!(log.contains("using the node's credentials"), "{log}");
     // The node identity's cache entry is the helper's.

@@ -86,6 +86,52 @@ pub(super) async fn explain(error: CredentialsError, chosen: Option<&str>) -> Fe
     fallback(error, &name, detail)
 }
 
+/// The SSO sign-in behind a profile: the profile that holds it (the end of a `role_arn` /
+/// `source_profile` chain) and what names its cached token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLogin {
+    /// The profile to name in `aws sso login --profile X`.
+    pub profile: String,
+    /// `sso_session = NAME` (the refreshable kind), if the profile uses one.
+    pub session: Option<String>,
+    /// The start URL (of the session, or the profile's own legacy `sso_start_url`).
+    pub start_url: Option<String>,
+}
+
+/// The SSO sign-in profile `name` depends on, read with aws-config's loader (the files and
+/// precedence the SDK uses). `Ok(None)`: the profile does not exist or does not use SSO.
+pub(super) async fn sso_login(name: &str) -> Result<Option<SsoLogin>, String> {
+    let profiles =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
+            .await
+            .map_err(|e| {
+                format!(
+                    "the AWS config files could not be read: {}",
+                    concise(&error_chain(&e))
+                )
+            })?;
+    let Some(profile) = profiles.get_profile(name) else {
+        return Ok(None);
+    };
+    let base = base_profile(&profiles, profile)?;
+    let session = base.get("sso_session").map(str::to_string);
+    let start_url = match &session {
+        Some(session) => profiles
+            .sso_session(session)
+            .and_then(|s| s.get("sso_start_url")),
+        None => base.get("sso_start_url"),
+    }
+    .map(str::to_string);
+    if session.is_none() && start_url.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(SsoLogin {
+        profile: base.name().to_string(),
+        session,
+        start_url,
+    }))
+}
+
 /// Neither a missing profile nor a known remedy: the SDK's own cause, in one line.
 fn fallback(error: CredentialsError, name: &str, detail: String) -> FetchError {
     match error {

@@ -9,7 +9,6 @@
 use super::{FetchError, concise, endpoint_override};
 use crate::error_chain::error_chain;
 use crate::identity::{CredentialSource, WebIdentity};
-use crate::registry::Registry;
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -22,7 +21,7 @@ pub const SESSION_NAME: &str = "ecr-credential-provider";
 /// Exchanges `web.token` for `source.role_arn`'s temporary credentials.
 pub(super) async fn assume_role(
     sdk: &SdkConfig,
-    registry: &Registry,
+    fips: bool,
     source: &CredentialSource,
     web: &WebIdentity,
 ) -> Result<Credentials, FetchError> {
@@ -34,7 +33,6 @@ pub(super) async fn assume_role(
     conf.set_credentials_provider(None);
     // A FIPS registry host asks for FIPS endpoints, STS's included, unless an explicit endpoint
     // was given (the SDK refuses to combine the two).
-    let fips = matches!(registry, Registry::Private(p) if p.fips);
     if endpoint_override(sdk, "STS").is_none() {
         conf = conf.use_fips(fips);
     } else {

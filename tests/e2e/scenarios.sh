@@ -20,6 +20,7 @@ E2E_SCENARIOS=(
   many_clients_cold_cache
   tls_api_with_ca_bundle
   fips_and_dual_stack_endpoints
+  creds_store_with_fallback_helper
 )
 
 # 1. skopeo copy to the ECR-named registry, then inspect — through the helper, no login step.
@@ -207,4 +208,43 @@ scenario_fips_and_dual_stack_endpoints() {
       "$ECR_LOGIN_BIN" get <<<"$host" >/dev/null 2>&1 || true
     grep -qx "$api" "$sni" || fail "$host: expected a connection to $api, saw: $(tr '\n' ' ' <"$sni")"
   done
+}
+
+# 10. credsStore: ecr-login with the helper config's fallback_helper: `docker login` to a
+#     registry that is not ECR stores through the backing helper (a small real one that keeps a
+#     JSON file), `docker pull` from there uses it, and ECR pulls still get fresh tokens.
+scenario_creds_store_with_fallback_helper() {
+  need_docker
+  seed "$E2E_REG_A/e2e/fallback:1"
+  seed "$E2E_REG_PLAIN/private/hello:1" # while it is still anonymous
+  local store=$E2E_T/filestore.json
+  restore() {
+    rm -f "$E2E_T/registry-plain/htpasswd" "$XDG_CONFIG_HOME/ecr-login/config.toml" "$E2E_T/bin/docker-credential-filestore"
+    registry_stop plain && registry_start plain
+  }
+  trap restore EXIT
+  htpasswd -Bbc "$E2E_T/registry-plain/htpasswd" me plain-pass 2>/dev/null
+  registry_stop plain
+  registry_start plain
+  install -m 0755 "$E2E_DIR/../support/bin/docker-credential-filestore" "$E2E_T/bin/"
+  export FILESTORE_PATH=$store
+  mkdir -p "$XDG_CONFIG_HOME/ecr-login"
+  echo 'fallback_helper = "filestore"' >"$XDG_CONFIG_HOME/ecr-login/config.toml"
+  export DOCKER_CONFIG=$E2E_T/docker-fallback
+  mkdir -p "$DOCKER_CONFIG"
+  echo '{"credsStore": "ecr-login"}' >"$DOCKER_CONFIG/config.json"
+
+  helper_calls_reset
+  echo plain-pass | e2e_docker login -u me --password-stdin "$E2E_REG_PLAIN"
+  helper_asked store "$E2E_REG_PLAIN"
+  jq -e --arg h "$E2E_REG_PLAIN" '.[$h].Secret == "plain-pass"' "$store" >/dev/null ||
+    fail "the backing helper did not store the login: $(cat "$store" 2>/dev/null)"
+  ! grep -q plain-pass "$DOCKER_CONFIG/config.json" || fail "the password landed in config.json"
+  e2e_docker pull "$E2E_REG_PLAIN/private/hello:1"
+  helper_asked get "^$E2E_REG_PLAIN\$"
+  e2e_docker pull "$E2E_REG_A/e2e/fallback:1"
+  helper_asked get "^$E2E_REG_A\$"
+  e2e_docker logout "$E2E_REG_PLAIN"
+  jq -e --arg h "$E2E_REG_PLAIN" 'has($h) | not' "$store" >/dev/null || fail "logout did not erase"
+  e2e_docker rmi "$E2E_REG_A/e2e/fallback:1" "$E2E_REG_PLAIN/private/hello:1" >/dev/null
 }

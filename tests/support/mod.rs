@@ -163,14 +163,24 @@ impl Moto {
         serde_json::from_str(&http(self.port, "GET", "/_test/calls")).expect("calls json")
     }
 
+    pub fn count(&self, api: &str) -> u64 {
+        self.calls().get(api).copied().unwrap_or(0)
+    }
+
     /// Every call since the last reset, in order: `api`, the signing `access_key`, the STS
-    /// `params` (RoleArn, RoleSessionName, WebIdentityToken) and, for STS, the `issued_key`.
-    pub fn requests(&self) -> Vec<serde_json::Value> {
+    /// `params` (RoleArn, ExternalId, RoleSessionName, WebIdentityToken) and, for STS, the
+    /// `issued_key`.
+    pub fn requests(&self) -> Vec<MotoRequest> {
         serde_json::from_str(&http(self.port, "GET", "/_test/requests")).expect("requests json")
     }
 
-    pub fn count(&self, api: &str) -> u64 {
-        self.calls().get(api).copied().unwrap_or(0)
+    /// The access key ids that signed each ECR token call, in order.
+    pub fn ecr_signers(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.api == "ecr:GetAuthorizationToken")
+            .map(|r| r.access_key.unwrap_or_default())
+            .collect()
     }
 
     /// Fault mode for token and STS calls: none, error500, hang, expired, denied, slow.
@@ -185,6 +195,16 @@ impl Moto {
     pub fn reset(&self) {
         http(self.port, "POST", "/_test/reset");
     }
+}
+
+/// One call moto saw (see `moto_launcher.py`, `/_test/requests`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MotoRequest {
+    pub api: String,
+    pub access_key: Option<String>,
+    pub params: BTreeMap<String, String>,
+    /// For STS calls: the access key id moto issued.
+    pub issued_key: Option<String>,
 }
 
 /// A minimal HTTP/1.0 request on loopback; returns the body.

@@ -39,7 +39,7 @@ from werkzeug.serving import make_server
 _lock = threading.Lock()
 _calls = {}
 _requests = []
-_RECORDED_PARAMS = ("RoleArn", "RoleSessionName", "WebIdentityToken")
+_RECORDED_PARAMS = ("RoleArn", "ExternalId", "RoleSessionName", "WebIdentityToken")
 _fault = {"mode": "none", "delay": 0.0}
 _hang = threading.Event()  # never set while serving: a "hung" request waits on it
 
