@@ -17,10 +17,10 @@ Prints figures and ratios; it asserts nothing and is not a gate (targets are rea
 5. 20 `get`s started at once on an empty cache: GetAuthorizationToken calls.
 6. no credentials, instance metadata that accepts but never answers: time to the sentinel.
 
-Inside section 3's namespace, the kubelet mode (`ecr-credential-provider`, this binary only):
-a cached answer (median of BENCH_RUNS; target <= 2 ms) beside a cold one (cache emptied: STS
-AssumeRoleWithWebIdentity for a ServiceAccount token, then ECR, both through TLS on the real
-API names).
+The kubelet mode (`ecr-credential-provider`, this binary only): its cached answer joins section
+1's loop (target <= 2 ms) and is printed again in section 3 beside a cold one (cache emptied:
+STS AssumeRoleWithWebIdentity for a ServiceAccount token, then ECR, both through TLS on the
+real API names).
 
 moto (tests/support/moto_launcher.py) is the AWS API, on loopback. A helper that cannot reach
 it through AWS_ENDPOINT_URL_* (old Go helpers ignore it) gets its cache seeded in its own key
@@ -401,13 +401,19 @@ def kubelet_answer(out_file):
     return password
 
 
-def kubelet_figures(ours, env, work, port):
-    """The kubelet mode, run as the kubelet runs it (`<bin dir>/ecr-credential-provider`): the
-    cached answer beside the cold one (STS + ECR through the TLS front). Returns 0, or 1 when
-    an answer was not credentials."""
+def kubelet_plugin(ours, work):
+    """`<work>/ecr-credential-provider` (a symlink, as in a kubelet's bin dir) and a request."""
     plugin = os.path.join(work, "ecr-credential-provider")
-    os.symlink(ours, plugin)
-    request = kubelet_request(work)
+    if not os.path.lexists(plugin):
+        os.symlink(ours, plugin)
+    return plugin, kubelet_request(work)
+
+
+def kubelet_figures(ours, env, work, port):
+    """The kubelet mode, run as the kubelet runs it (`<bin dir>/ecr-credential-provider`): its
+    cold answer (cache emptied: STS + ECR through the TLS front) beside the cached one measured
+    in section 1. Returns 0, or 1 when an answer was not credentials."""
+    plugin, request = kubelet_plugin(ours, work)
     out_file = os.path.join(work, "kubelet-stdout")
     cache = os.path.join(work, "kubelet-cache")
     env = dict(env, AWS_ECR_CACHE_DIR=cache)
@@ -419,16 +425,14 @@ def kubelet_figures(ours, env, work, port):
         kubelet_answer(out_file)
         for api, n in moto_calls(port).items():
             calls[api] = calls.get(api, 0) + n
-    moto_reset(port)
-    cached = [spawn_wall(plugin, env, request, "cached kubelet answer", out_file, args=()) for _ in range(RUNS)]
-    kubelet_answer(out_file)
-    during = sum(moto_calls(port).values())
     ms = lambda t: statistics.median(t) * 1000
     seen = ", ".join(f"{k}={v}" for k, v in sorted(calls.items())) or "none"
+    cached = os.environ.get("BENCH_KUBELET_CACHED", "").split()
     print(f"\n   kubelet mode (ecr-credential-provider, ServiceAccount token + role annotation; this binary only)")
     print(f"   {'':22}{'median ms':>10}{'min ms':>9}{'max ms':>9}")
-    print(f"   {'cached answer':22}{ms(cached):10.2f}{min(cached) * 1000:9.2f}{max(cached) * 1000:9.2f}"
-          f"  {RUNS} runs, API calls during them: {during} (target <= 2 ms)")
+    if len(cached) == 3:
+        print(f"   {'cached answer':22}{float(cached[0]):10.2f}{float(cached[1]):9.2f}{float(cached[2]):9.2f}"
+              f"  {RUNS} runs in section 1's loop (target <= 2 ms)")
     print(f"   {'cold answer (STS+ECR)':22}{ms(cold):10.2f}{min(cold) * 1000:9.2f}{max(cold) * 1000:9.2f}"
           f"  {COLD_RUNS} runs, cache emptied before each; calls seen by moto: {seen}")
     if calls.get("sts:AssumeRoleWithWebIdentity", 0) < COLD_RUNS or calls.get("ecr:GetAuthorizationToken", 0) < COLD_RUNS:
@@ -534,14 +538,28 @@ def main():
             _, code, out = run(binary, envs[name])
             if code != 0:
                 sys.exit(f"bench: warming {name} failed: {out.strip()}")
+        # The kubelet mode's cached answer joins the same loop (the same load for all three).
+        plugin, request = kubelet_plugin(ours, work)
+        kubelet_out = os.path.join(work, "kubelet-stdout")
+        spawn_wall(plugin, envs["rust"], request, "warming kubelet answer", kubelet_out, args=())
+        try:
+            kubelet_answer(kubelet_out)
+        except RuntimeError as err:
+            sys.exit(f"bench: warming the kubelet mode failed: {err}")
         moto_reset(port)
-        times = {n: [] for n in helpers}
+        times = {n: [] for n in [*helpers, "kubelet"]}
         stdin_file = os.path.join(work, "stdin")
         with open(stdin_file, "w") as f:
             f.write(HOST)
         for _ in range(RUNS):
             for name, binary in helpers.items():
                 times[name].append(spawn_wall(binary, envs[name], stdin_file))
+            times["kubelet"].append(spawn_wall(plugin, envs["rust"], request, "cached kubelet answer",
+                                               kubelet_out, args=()))
+        try:
+            kubelet_answer(kubelet_out)
+        except RuntimeError as err:
+            sys.exit(f"bench: the cached kubelet answer was wrong: {err}")
         calls = moto_calls(port)
         med = {n: statistics.median(t) * 1000 for n, t in times.items()}
         print(f"\n1. cached get, {RUNS} interleaved runs each (API calls during the runs: {sum(calls.values())})")
@@ -549,6 +567,10 @@ def main():
         for n in helpers:
             print(f"   {n:6}{med[n]:10.2f}{min(times[n]) * 1000:9.2f}")
         print(f"   ratio rust/go median wall: {med['rust'] / med['go']:.2f}x (target <= {TARGET_RATIO:.2f}x)")
+        print(f"   kubelet mode's cached answer, same loop: median {med['kubelet']:.2f} ms, min "
+              f"{min(times['kubelet']) * 1000:.2f} ms (beside its cold answer in section 3)")
+        os.environ["BENCH_KUBELET_CACHED"] = f"{med['kubelet']:.2f} {min(times['kubelet']) * 1000:.2f} " \
+                                             f"{max(times['kubelet']) * 1000:.2f}"
 
         # 2. peak RSS of a cached get, the binary's pages freshly read from disk
         print(f"\n2. peak RSS of a cached get (GNU time %M), {RSS_RUNS} interleaved runs each")
