@@ -18,16 +18,22 @@ mkdir -p "$prefix/bin"
 install -m 0755 "$binary" "$prefix/bin/docker-credential-ecr-login"
 echo "installed $prefix/bin/docker-credential-ecr-login"
 "$prefix/bin/docker-credential-ecr-login" version
+./install/install-docs.sh "$prefix/bin/docker-credential-ecr-login" "$prefix"
 
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;
   *) echo "note: $prefix/bin is not on PATH; add it so Docker can find the helper" ;;
 esac
+case "$prefix" in
+  /usr|/usr/local) ;;
+  *) echo "note: zsh finds the completion once $prefix/share/zsh/site-functions is on fpath" ;;
+esac
 cat <<'MSG'
 
-To use it with Docker, add to ~/.docker/config.json (per registry):
+To use it with Docker, let it write ~/.docker/config.json (see the change first with --dry-run):
+  docker-credential-ecr-login configure-docker
+which adds, per registry found in ~/.aws/config and the helper config:
   { "credHelpers": { "123456789012.dkr.ecr.us-east-1.amazonaws.com": "ecr-login",
                      "public.ecr.aws": "ecr-login" } }
-or for every registry:
-  { "credsStore": "ecr-login" }
+(or, with --creds-store, { "credsStore": "ecr-login" } for every registry).
 MSG

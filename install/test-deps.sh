@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 # The end-to-end packages (docker.io, docker-registry, skopeo, ...) come from
 # tests/e2e/install-deps.sh below, which keeps the package scripts from starting system daemons.
 # amazon-ecr-credential-helper is the Go helper the benchmark and one interop test compare with.
-apt_packages=(python3 python3-pip amazon-ecr-credential-helper time curl)
+# man-db + groff-base read the generated man pages; bash, zsh and fish check the completions.
+apt_packages=(python3 python3-pip amazon-ecr-credential-helper time curl man-db groff-base bash zsh fish)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,7 +33,20 @@ pip_install() {
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
 python3 -c 'import moto.server, flask' 2>/dev/null || pip_install 'moto[server]'
+# The IAM policy linter `policy`'s output is checked with (tests/commands.rs).
+command -v parliament >/dev/null 2>&1 || pip_install parliament
 if [ -d install/deploy ]; then
   command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate
 fi
 if [ -f tests/e2e/install-deps.sh ]; then bash tests/e2e/install-deps.sh; fi
+
+# Fuzzing and the supply-chain check: crates built from source, at pinned versions (see
+# SECURITY.md, "Supply chain"); skipped when that version is installed.
+cargo_tool() {
+  local crate="$1" version="$2"
+  if ! "$crate" --version 2>/dev/null | grep -qx "$crate $version"; then
+    cargo install --locked --quiet --version "$version" "$crate"
+  fi
+}
+cargo_tool cargo-fuzz 0.13.2
+cargo_tool cargo-deny 0.20.2

@@ -118,6 +118,11 @@ impl AwsFiles {
         self.loaded().profiles.get(name)
     }
 
+    /// Every profile name, sorted (`configure-docker` looks through all of them).
+    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.loaded().profiles.keys().map(String::as_str)
+    }
+
     /// A property of an `[sso-session NAME]` section.
     pub fn sso_session_value(&self, session: &str, key: &str) -> Option<&str> {
         self.loaded()

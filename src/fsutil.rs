@@ -57,6 +57,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
     Ok(())
 }
 
+/// Removes the temp files [`write_atomic`] left beside `path` when a writer was killed between
+/// creating one and renaming it (`kill -9`, OOM, power loss). Call it only while holding the
+/// lock that every writer of `path` takes: then no temp file of `path` belongs to a live
+/// writer, and without it they would pile up, one per killed writer.
+pub fn remove_orphaned_temps(path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(directory_of(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix)
+            && file.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(unix)]
 fn keep_metadata(
     tmp: &File,
@@ -169,6 +193,37 @@ pub fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut options.open(path)?, &mut bytes)?;
     Ok(bytes)
+}
+
+/// The first executable file named `program` in the directory list `path` (a `PATH` value),
+/// as Docker (Go's `exec.LookPath`) finds it: relative entries, the current directory among
+/// them, are skipped.
+pub fn find_on_path(program: &str, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A regular file with an execute bit.
+pub fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// The Docker CLI's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn docker_config_path(home: Option<&Path>) -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("config.json")),
+        None => home.map(|home| home.join(".docker/config.json")),
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@
 //!   the fetch deadline is capped at [`MAX_FETCH`], and a timer ends the process if anything
 //!   else (a stdin that never closes, a stuck file system) holds it up.
 
-mod service_account;
-mod wire;
+pub mod service_account;
+pub mod wire;
 
 use crate::aws_profile::AwsFiles;
 use crate::helper::{self, Outcome};
@@ -68,6 +68,14 @@ struct Cli {
     /// Ignored, as by cloud-provider-aws's plugin (configs often pass `get-credentials`)
     #[arg(hide = true)]
     ignored: Vec<OsString>,
+}
+
+/// The `kubelet-credential-provider` subcommand, for the help, completions and man pages.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .name(SUBCOMMAND)
+        .bin_name(format!("{} {SUBCOMMAND}", helper::NAME))
 }
 
 /// Whether the process was started under the plugin's name (a copy or symlink in the kubelet's

@@ -6,6 +6,7 @@
 
 pub mod aws_profile;
 pub mod cache;
+pub mod cli;
 pub mod commands;
 pub mod delegate;
 pub mod ecr;

@@ -21,7 +21,7 @@ pub mod runpod;
 pub mod target;
 
 use crate::settings::Settings;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -86,6 +86,11 @@ struct Cli {
     /// With --print k8s-secret: the Secret's name [default: ecr-pull]
     #[arg(long, value_name = "NAME", requires = "print")]
     secret_name: Option<String>,
+}
+
+/// `export`'s arguments as a subcommand of the full command tree (`--help`, completions, man pages).
+pub fn command() -> clap::Command {
+    Cli::command().name("export")
 }
 
 /// Entry point for `docker-credential-ecr-login export ...`; returns the process exit code.

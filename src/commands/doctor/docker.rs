@@ -25,10 +25,7 @@ pub struct DockerConfig {
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 pub fn load(home: Option<&Path>) -> Option<DockerConfig> {
-    let path = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => home?.join(".docker/config.json"),
-    };
+    let path = crate::fsutil::docker_config_path(home)?;
     let content = match std::fs::read(&path) {
         Ok(bytes) => Some(
             serde_json::from_slice::<Value>(&bytes)
@@ -266,7 +263,7 @@ fn holds_credential(entry: &Value) -> bool {
 /// `required`: Docker is configured to run it, so a missing binary is a failure.
 pub fn binary_check(name: &'static str, helper: &str, required: bool) -> Check {
     let program = crate::delegate::program(helper);
-    match find_on_path(&program) {
+    match std::env::var_os("PATH").and_then(|path| crate::fsutil::find_on_path(&program, &path)) {
         Some(found) if helper == HELPER => {
             let this = std::env::current_exe().and_then(|p| p.canonicalize()).ok();
             match found.canonicalize().ok() {
@@ -304,27 +301,6 @@ pub fn binary_check(name: &'static str, helper: &str, required: bool) -> Check {
                 Check::warn(name, detail, Some(fix))
             }
         }
-    }
-}
-
-/// The first executable file named `program` in `$PATH`, as `exec` would find it.
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
     }
 }
 
