@@ -340,7 +340,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     let doc = read(&real)?;
     let mut auths = doc
         .get("auths")
-        .and_then(|a| auths_of(a))
+        .and_then(auths_of)
         .unwrap_or_default();
     let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
     let ours = RawValue::from_string(ours)
@@ -369,7 +369,7 @@ impl Target for DockerConfig {
         let doc = read(&real)?;
         let exists = doc
             .get("auths")
-            .and_then(|a| auths_of(a))
+            .and_then(auths_of)
             .is_some_and(|auths| auths.get(&cred.host).is_some());
         let action = if exists {
             Action::Update
