@@ -17,6 +17,10 @@ fn main() {
             args.get(1..).unwrap_or_default().to_vec(),
         ));
     }
+    // Lambda runs an OS-only runtime's executable as `bootstrap`.
+    if ecr_login::export::lambda::invoked_as_bootstrap(args.first()) {
+        std::process::exit(ecr_login::export::lambda::main(None));
+    }
     let rest = || args.get(2..).unwrap_or_default().to_vec();
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some(ecr_login::kubelet::SUBCOMMAND) => ecr_login::kubelet::main(rest()),
