@@ -449,3 +449,58 @@ fn export_lambda_flag_runs_the_same_runtime() {
         out.all()
     );
 }
+
+#[test]
+fn an_api_key_in_secrets_manager_is_read_at_init_and_again_for_each_later_invocation() {
+    let world = World::new();
+    moto_call(
+        &world.moto,
+        "secretsmanager",
+        "secretsmanager.CreateSecret",
+        serde_json::json!({ "Name": "ecr-export/pipecat", "SecretString": "pk_test_pipecat_key" }),
+    );
+    let pipecat = Proc::python("tests/fakes/pipecat.py", &[]);
+    let config = world.config(&format!(
+        r#"
+[[source]]
+name = "prod"
+region = "us-east-1"
+
+[[target]]
+name = "pipecat"
+type = "pipecat"
+secret_set = "my-ecr-credentials"
+region = "us-west"
+api_key = {{ secretsmanager = "ecr-export/pipecat" }}
+base_url = "{}"
+"#,
+        pipecat.url()
+    ));
+    let api = RuntimeApi::start(&[
+        ("req-a", Duration::from_secs(60)),
+        ("req-b", Duration::from_secs(60)),
+    ]);
+    let moto = world.moto.url();
+    let envs = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.as_str()),
+    ];
+    let (_, stderr, _) = Bootstrap::start(&world, &api, &config, &envs).wait();
+    let posts = api.posts();
+    let paths: Vec<&str> = posts.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["invocation/req-a/response", "invocation/req-b/response"],
+        "{stderr}\n{posts:?}"
+    );
+    // The fake accepts only its own key: it came from Secrets Manager.
+    assert_eq!(
+        pipecat.state()["state"]["sets"]["my-ecr-credentials"]["type"],
+        "imagePullSecret"
+    );
+    // Init's read serves the first invocation; the second reads it again (rotation).
+    assert_eq!(world.moto.count("secretsmanager.GetSecretValue"), 2);
+    assert_eq!(ecr_calls(&world.moto), 1);
+    let all: String = posts.iter().map(|p| p.body.clone()).collect();
+    assert_no_secret(&format!("{all}\n{stderr}"), &["pk_test_pipecat_key"]);
+}

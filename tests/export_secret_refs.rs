@@ -9,38 +9,18 @@ use export_common::*;
 const PIPECAT_KEY: &str = "pk_test_pipecat_key";
 const RUNPOD_KEY: &str = "rpa_test_runpod_key";
 
-/// One AWS JSON 1.1 call to moto (for seeding; moto routes on the signing scope's service).
-fn aws(moto: &Moto, service: &str, target: &str, body: serde_json::Value) {
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, \
-         SignedHeaders=host, Signature=0"
-    );
-    let (code, answer) = request(
-        moto.port,
-        "POST",
-        "/",
-        &[
-            ("X-Amz-Target", target),
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Authorization", &auth),
-        ],
-        &body.to_string(),
-    );
-    assert_eq!(code, 200, "{target}: {answer}");
-}
-
 fn seed(moto: &Moto) {
     let keys = serde_json::json!({
         "pipecat": PIPECAT_KEY,
         "webhook": "https://hooks.example.invalid/ecr-export"
     });
-    aws(
+    moto_call(
         moto,
         "secretsmanager",
         "secretsmanager.CreateSecret",
         serde_json::json!({ "Name": "ecr-export/keys", "SecretString": keys.to_string() }),
     );
-    aws(
+    moto_call(
         moto,
         "ssm",
         "AmazonSSM.PutParameter",

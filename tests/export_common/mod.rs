@@ -108,6 +108,27 @@ pub fn request(
     )
 }
 
+/// One AWS JSON 1.1 call to moto, to seed it (Secrets Manager, SSM): moto routes on the
+/// signing scope's service, and checks no signature.
+pub fn moto_call(moto: &Moto, service: &str, target: &str, body: serde_json::Value) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    );
+    let (code, answer) = request(
+        moto.port,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", target),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Authorization", &auth),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(code, 200, "{target}: {answer}");
+}
+
 pub fn ecr_calls(moto: &Moto) -> u64 {
     moto.count("ecr:GetAuthorizationToken")
 }
