@@ -211,20 +211,11 @@ fn support_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_docker-credential-ecr-login"))
 }
 
-fn docker_config(world: &World, extra: &str) -> std::path::PathBuf {
+/// The source and one docker-config target.
+fn docker_config(world: &World) -> std::path::PathBuf {
     world.config(&format!(
-        r#"
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "local"
-type = "docker-config"
-path = "{}"
-{extra}
-"#,
-        world.path("docker/config.json").display()
+        "[[source]]\nname = \"prod\"\nregion = \"us-east-1\"\n{}",
+        docker_target(&world.path("docker/config.json"))
     ))
 }
 
@@ -235,7 +226,7 @@ fn summary(post: &Post) -> serde_json::Value {
 #[test]
 fn invocations_in_one_warm_process_reuse_the_cached_token() {
     let world = World::new();
-    let config = docker_config(&world, "");
+    let config = docker_config(&world);
     let ids = ["8476a536-e9f4-11e8-9739-2dfe598c3fcd", "req-2", "req-3"];
     let api = RuntimeApi::start(&ids.map(|id| (id, Duration::from_secs(60))));
     let (code, stderr, started) = Bootstrap::start(&world, &api, &config, &[]).wait();
@@ -290,26 +281,9 @@ fn a_failing_target_is_an_export_failed_error_without_secrets() {
     let pipecat = Proc::python("tests/fakes/pipecat.py", &[]);
     pipecat.fault("auth", -1);
     let config = world.config(&format!(
-        r#"
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "pipecat"
-type = "pipecat"
-secret_set = "my-ecr-credentials"
-region = "us-west"
-api_key = {{ env = "PIPECAT_API_KEY" }}
-base_url = "{}"
-
-[[target]]
-name = "local"
-type = "docker-config"
-path = "{}"
-"#,
-        pipecat.url(),
-        world.path("docker/config.json").display()
+        "{}{}",
+        source_and_pipecat(&pipecat.url(), r#"{ env = "PIPECAT_API_KEY" }"#),
+        docker_target(&world.path("docker/config.json"))
     ));
     let api = RuntimeApi::start(&[("req-fail", Duration::from_secs(60))]);
     let (_, stderr, _) =
@@ -352,19 +326,10 @@ path = "{}"
 #[test]
 fn an_invalid_config_is_an_init_error_before_any_invocation() {
     let world = World::new();
-    let config = world.config(
-        r#"
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "pipecat"
-type = "pipecat"
-secret_set = "my-ecr-credentials"
-api_key = "pk_inline_secret_value"
-"#,
-    );
+    let config = world.config(&source_and_pipecat(
+        "https://api.pipecat.daily.co",
+        r#""pk_inline_secret_value""#,
+    ));
     let api = RuntimeApi::start(&[("req-never", Duration::from_secs(60))]);
     let (code, stderr, _) = Bootstrap::start(&world, &api, &config, &[]).wait();
     assert_eq!(code, 2, "{stderr}");
@@ -388,21 +353,9 @@ fn a_run_past_the_invocation_deadline_is_reported_before_lambda_stops_it() {
     let world = World::new();
     let pipecat = Proc::python("tests/fakes/pipecat.py", &[]);
     pipecat.fault("hang", -1);
-    let config = world.config(&format!(
-        r#"
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "pipecat"
-type = "pipecat"
-secret_set = "my-ecr-credentials"
-region = "us-west"
-api_key = {{ env = "PIPECAT_API_KEY" }}
-base_url = "{}"
-"#,
-        pipecat.url()
+    let config = world.config(&source_and_pipecat(
+        &pipecat.url(),
+        r#"{ env = "PIPECAT_API_KEY" }"#,
     ));
     let api = RuntimeApi::start(&[("req-slow", Duration::from_millis(2500))]);
     let (code, stderr, _) =
@@ -422,7 +375,7 @@ base_url = "{}"
 #[test]
 fn export_lambda_flag_runs_the_same_runtime() {
     let world = World::new();
-    let config = docker_config(&world, "");
+    let config = docker_config(&world);
     let api = RuntimeApi::start(&[("req-flag", Duration::from_secs(60))]);
     let mut cmd = world.command(&["export", "--lambda"]);
     cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
@@ -460,21 +413,9 @@ fn an_api_key_in_secrets_manager_is_read_at_init_and_again_for_each_later_invoca
         serde_json::json!({ "Name": "ecr-export/pipecat", "SecretString": "pk_test_pipecat_key" }),
     );
     let pipecat = Proc::python("tests/fakes/pipecat.py", &[]);
-    let config = world.config(&format!(
-        r#"
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "pipecat"
-type = "pipecat"
-secret_set = "my-ecr-credentials"
-region = "us-west"
-api_key = {{ secretsmanager = "ecr-export/pipecat" }}
-base_url = "{}"
-"#,
-        pipecat.url()
+    let config = world.config(&source_and_pipecat(
+        &pipecat.url(),
+        r#"{ secretsmanager = "ecr-export/pipecat" }"#,
     ));
     let api = RuntimeApi::start(&[
         ("req-a", Duration::from_secs(60)),

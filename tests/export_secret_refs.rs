@@ -41,34 +41,17 @@ fn config(world: &World, pipecat: &Proc, runpod: &Proc, pipecat_key: &str) -> st
         r#"
 [defaults]
 notify_url = {{ secretsmanager = "ecr-export/keys", key = "webhook" }}
-
-[[source]]
-name = "prod"
-region = "us-east-1"
-
-[[target]]
-name = "pipecat"
-type = "pipecat"
-secret_set = "my-ecr-credentials"
-region = "us-west"
-api_key = {pipecat_key}
-base_url = "{}"
-
+{}
 [[target]]
 name = "runpod"
 type = "runpod"
 registry_auth = "ECR Credentials"
 api_key = {{ ssm = "/ecr-export/runpod" }}
 base_url = "{}"
-
-[[target]]
-name = "local"
-type = "docker-config"
-path = "{}"
-"#,
-        pipecat.url(),
+{}"#,
+        source_and_pipecat(&pipecat.url(), pipecat_key),
         runpod.url(),
-        world.path("docker/config.json").display()
+        docker_target(&world.path("docker/config.json"))
     ))
 }
 

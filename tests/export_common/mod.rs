@@ -129,6 +129,34 @@ pub fn moto_call(moto: &Moto, service: &str, target: &str, body: serde_json::Val
     assert_eq!(code, 200, "{target}: {answer}");
 }
 
+/// Config text: the one `[[source]]` ("prod", us-east-1) and a Pipecat target ("pipecat") at
+/// `base_url` with `api_key` (a secret reference, as TOML).
+pub fn source_and_pipecat(base_url: &str, api_key: &str) -> String {
+    format!(
+        r#"
+[[source]]
+name = "prod"
+region = "us-east-1"
+
+[[target]]
+name = "pipecat"
+type = "pipecat"
+secret_set = "my-ecr-credentials"
+region = "us-west"
+api_key = {api_key}
+base_url = "{base_url}"
+"#
+    )
+}
+
+/// Config text: a docker-config target ("local") writing `path`.
+pub fn docker_target(path: &Path) -> String {
+    format!(
+        "\n[[target]]\nname = \"local\"\ntype = \"docker-config\"\npath = \"{}\"\n",
+        path.display()
+    )
+}
+
 pub fn ecr_calls(moto: &Moto) -> u64 {
     moto.count("ecr:GetAuthorizationToken")
 }
