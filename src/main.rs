@@ -2,7 +2,9 @@
 //!
 //! The protocol actions (`get`, `list`, `store`, `erase`, `version`) are told apart from the
 //! other commands by comparing one string, before any clap code runs: the cached `get` must stay
-//! about a millisecond. Every other command parses its own arguments.
+//! about a millisecond. Every other command parses its own arguments. Two file names select a
+//! mode before that: the kubelet's credential provider, and `bootstrap` (the AWS Lambda custom
+//! runtime, `export --lambda`).
 
 use ecr_login::helper;
 use ecr_login::settings::Settings;
