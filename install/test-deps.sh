@@ -41,3 +41,14 @@ if [ -d install/deploy ]; then
   command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate
 fi
 if [ -f tests/e2e/install-deps.sh ]; then bash tests/e2e/install-deps.sh; fi
+
+# Fuzzing and the supply-chain check: crates built from source, at pinned versions (see
+# SECURITY.md, "Supply chain"); skipped when that version is installed.
+cargo_tool() {
+  local crate="$1" version="$2"
+  if ! "$crate" --version 2>/dev/null | grep -qx "$crate $version"; then
+    cargo install --locked --quiet --version "$version" "$crate"
+  fi
+}
+cargo_tool cargo-fuzz 0.13.2
+cargo_tool cargo-deny 0.20.2

@@ -9,7 +9,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-pub use support::{Moto, PythonServer};
+#[allow(unused_imports)] // `report` is for the fault tests only
+pub use support::{Moto, PythonServer, report};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
