@@ -338,10 +338,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
     let doc = read(&real)?;
-    let mut auths = doc
-        .get("auths")
-        .and_then(|a| auths_of(a))
-        .unwrap_or_default();
+    let mut auths = doc.get("auths").and_then(auths_of).unwrap_or_default();
     let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
     let ours = RawValue::from_string(ours)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
@@ -369,7 +366,7 @@ impl Target for DockerConfig {
         let doc = read(&real)?;
         let exists = doc
             .get("auths")
-            .and_then(|a| auths_of(a))
+            .and_then(auths_of)
             .is_some_and(|auths| auths.get(&cred.host).is_some());
         let action = if exists {
             Action::Update
