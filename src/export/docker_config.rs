@@ -338,10 +338,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
     let doc = read(&real)?;
-    let mut auths = doc
-        .get("auths")
-        .and_then(auths_of)
-        .unwrap_or_default();
+    let mut auths = doc.get("auths").and_then(auths_of).unwrap_or_default();
     let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
     let ours = RawValue::from_string(ours)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
