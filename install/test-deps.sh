@@ -35,6 +35,8 @@ pip_install() {
 python3 -c 'import moto.server, flask' 2>/dev/null || pip_install 'moto[server]'
 # The IAM policy linter `policy`'s output is checked with (tests/commands.rs).
 command -v parliament >/dev/null 2>&1 || pip_install parliament
+# cfn-lint validates the Lambda CloudFormation template (tests/deploy_validate.sh).
+command -v cfn-lint >/dev/null 2>&1 || pip_install cfn-lint
 if [ -d install/deploy ]; then
   command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate
 fi

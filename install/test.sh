@@ -39,6 +39,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   ECR_LOGIN_BIN="$release_bin" bash install/bench.sh
   # figures, not a gate: a loaded machine must not turn a timing into a red build
   python3 bench/export_bench.py --bin "$release_bin" --runs 3 || echo "export benchmark: a goal was not met (figures above)"
+  python3 bench/lambda_bench.py --bin "$release_bin" || echo "lambda benchmark: a goal was not met (figures above)"
 fi
 
 if [ -f tests/e2e/run.sh ]; then

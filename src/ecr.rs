@@ -6,6 +6,7 @@
 
 mod diagnosis;
 pub mod probe;
+pub mod secrets;
 mod web_identity;
 
 use crate::error_chain::error_chain;

@@ -169,6 +169,29 @@ fn our_view(ours: &AwsFiles, like: &View, keys: &BTreeSet<String>) -> View {
     }
 }
 
+/// Whether two different section headers of one file name the same section once trimmed
+/// (`[profile p]`, `[profile \x0bp]`): aws-config keys its raw sections by the header as
+/// written and merges those that normalise alike in hash-map order. (`[default]` beside
+/// `[profile default]` is decided by rule, not by order.)
+fn merges_by_hash_order(text: &str) -> bool {
+    let mut seen: BTreeMap<(bool, String), BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(inner) = line.trim().strip_prefix('[') else {
+            continue;
+        };
+        let raw = inner.split(']').next().unwrap_or(inner);
+        let trimmed = raw.trim();
+        let (prefixed, name) = match trimmed.strip_prefix("profile") {
+            Some(rest) => (true, rest.trim()),
+            None => (false, trimmed),
+        };
+        seen.entry((prefixed, name.to_string()))
+            .or_default()
+            .insert(raw.to_string());
+    }
+    seen.values().any(|raws| raws.len() > 1)
+}
+
 fuzz_target!(|input: &[u8]| {
     let text = String::from_utf8_lossy(input);
     let mut parts = text.splitn(3, '\0');
@@ -183,7 +206,9 @@ fuzz_target!(|input: &[u8]| {
     // in hash-map order, so for such files its answer changes from call to call. There is no
     // one answer to agree with then; everything else must agree exactly.
     let sdk = sdk_view(config, credentials, profile, &keys, &names);
-    let stable = (0..2).all(|_| sdk_view(config, credentials, profile, &keys, &names) == sdk);
+    let stable = !merges_by_hash_order(config)
+        && !merges_by_hash_order(credentials)
+        && (0..2).all(|_| sdk_view(config, credentials, profile, &keys, &names) == sdk);
     if stable {
         assert_eq!(our_view(&ours, &sdk, &keys), sdk);
     }

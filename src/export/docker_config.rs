@@ -18,7 +18,6 @@ use crate::fsutil::{self, LockError, LockGuard};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -168,20 +167,77 @@ pub(crate) fn lock(real: &Path) -> Result<LockGuard, TargetError> {
 /// as their original JSON text, never decoded and re-encoded: a float or an integer beyond
 /// 64 bits would come back rounded (`1.5555555555555555e89` as `…557e89`), silently changing
 /// someone else's settings.
-type Doc = BTreeMap<String, Box<RawValue>>;
+///
+/// Keys keep the file's order (as `configure-docker` does): a diff of the file shows only our
+/// entry. A key given twice keeps its first place and its last value, as serde_json's
+/// order-preserving map does.
+type Doc = InOrder<String, Box<RawValue>>;
+
+/// A JSON object's entries in order.
+struct InOrder<K, V>(Vec<(K, V)>);
+
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for InOrder<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Default for Doc {
+    fn default() -> Doc {
+        InOrder(Vec::new())
+    }
+}
+
+impl Doc {
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    }
+
+    fn insert(&mut self, key: String, value: Box<RawValue>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, slot)) => *slot = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Doc, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Doc;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+                let mut doc = Doc::default();
+                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                    doc.insert(key, value);
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
 
 /// The document at `real`: empty when missing or blank; an error if it is not a JSON object
 /// or its `auths` is not an object (someone else's file we do not understand is left alone).
 fn read(real: &Path) -> Result<Doc, TargetError> {
     let doc: Doc = match std::fs::read_to_string(real) {
-        Ok(text) if text.trim().is_empty() => Doc::new(),
+        Ok(text) if text.trim().is_empty() => Doc::default(),
         Ok(text) => serde_json::from_str(&text).map_err(|_| {
             TargetError(format!(
                 "{} is not a JSON object; not touching it",
                 real.display()
             ))
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Doc::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Doc::default(),
         Err(e) => {
             return Err(TargetError(format!("cannot read {}: {e}", real.display())));
         }
@@ -252,11 +308,16 @@ enum Field<'a> {
 
 /// Replaces `real` atomically, keeping an existing file's owner, group and mode (0600 if new).
 fn write(real: &Path, doc: &Doc, auths: &Doc) -> Result<(), TargetError> {
-    let mut fields: BTreeMap<&str, Field> = doc
+    let mut fields: Vec<(&str, Field)> = doc
+        .0
         .iter()
         .map(|(k, v)| (k.as_str(), Field::Kept(v)))
         .collect();
-    fields.insert("auths", Field::Auths(auths));
+    match fields.iter_mut().find(|(k, _)| *k == "auths") {
+        Some((_, slot)) => *slot = Field::Auths(auths),
+        None => fields.push(("auths", Field::Auths(auths))),
+    }
+    let fields = InOrder(fields);
     let mut text = serde_json::to_string_pretty(&fields)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
     text.push('\n');
@@ -277,10 +338,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
     let doc = read(&real)?;
-    let mut auths = doc
-        .get("auths")
-        .and_then(|a| auths_of(a))
-        .unwrap_or_default();
+    let mut auths = doc.get("auths").and_then(auths_of).unwrap_or_default();
     let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
     let ours = RawValue::from_string(ours)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
@@ -308,8 +366,8 @@ impl Target for DockerConfig {
         let doc = read(&real)?;
         let exists = doc
             .get("auths")
-            .and_then(|a| auths_of(a))
-            .is_some_and(|auths| auths.contains_key(&cred.host));
+            .and_then(auths_of)
+            .is_some_and(|auths| auths.get(&cred.host).is_some());
         let action = if exists {
             Action::Update
         } else {
@@ -515,6 +573,11 @@ mod tests {
         ] {
             assert!(written.contains(kept), "{kept} not kept in {written}");
         }
+        let at = |key: &str| written.find(&format!("\"{key}\"")).expect("key kept");
+        assert!(
+            at("exp") < at("big") && at("big") < at("tiny") && at("f") < at("auths"),
+            "the file's key order is kept: {written}"
+        );
         assert_eq!(json_at(&path)["auths"][HOST]["auth"], "QVdTOnB3");
     }
 }
