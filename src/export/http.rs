@@ -22,6 +22,10 @@ use std::time::Duration;
 const BODY_SNIPPET: usize = 300;
 /// How much of an error body is scanned for secrets before the snippet is cut from it.
 const BODY_SCAN: usize = 64 * 1024;
+/// The largest answer read. Platform answers are kilobytes (a page of feeds, the list of
+/// registry credentials); a server sending more (a misrouted download, a hostile endpoint)
+/// would otherwise be read whole into memory, up to the request timeout.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// One URL path segment built from a value (an id a server returned, a configured name):
 /// percent-encoded so that `/`, `?`, `#`, `%` or spaces inside it cannot change the URL.
@@ -136,6 +140,27 @@ pub enum Auth<'a> {
 enum Attempt {
     Answer(Response, Option<Duration>),
     Error(reqwest::Error),
+    /// The answer was larger than [`MAX_BODY`]; not read further, not retried.
+    TooLarge,
+}
+
+/// The body, at most [`MAX_BODY`] bytes of it (`None` past that). JSON APIs answer UTF-8;
+/// anything else is decoded lossily for messages.
+async fn bounded_body(mut resp: reqwest::Response) -> Result<Option<String>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }))
 }
 
 impl Http {
@@ -194,15 +219,16 @@ impl Http {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        match resp.text().await {
-            Ok(_) if status.is_redirection() => Attempt::Answer(
+        match bounded_body(resp).await {
+            Ok(None) => Attempt::TooLarge,
+            Ok(Some(_)) if status.is_redirection() => Attempt::Answer(
                 Response {
                     status,
                     body: location.unwrap_or_default(),
                 },
                 None,
             ),
-            Ok(body) => Attempt::Answer(Response { status, body }, retry_after),
+            Ok(Some(body)) => Attempt::Answer(Response { status, body }, retry_after),
             Err(e) => Attempt::Error(e),
         }
     }
@@ -233,6 +259,16 @@ impl Http {
                         Ok(resp)
                     }
                 }
+                Attempt::TooLarge => Err(Failure::Fail(Err(HttpError::Network {
+                    method: method.to_string(),
+                    url: display_url(url).to_string(),
+                    reason: format!(
+                        "the answer is larger than {} MiB; not read",
+                        MAX_BODY / (1024 * 1024)
+                    ),
+                    attempts: n,
+                    maybe_arrived: true,
+                }))),
                 Attempt::Error(e) => {
                     let error = self.network(method, url, &e, n);
                     if error.maybe_arrived() && matches!(retry_on, RetryOn::Create) {
