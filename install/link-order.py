@@ -109,7 +109,23 @@ def section_glob(name):
     span always matches what it replaced, so the glob matches the original name."""
     name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
     name = re.sub(r"B[0-9A-Za-z]*_", "B*_", name)
-    return re.sub(r"\.\d+$", ".*", name)
+    name = re.sub(r"\.\d+$", ".*", name)
+    return strip_instantiating_crate(name)
+
+
+def strip_instantiating_crate(name):
+    """A generic instance's v0 name ends with the crate that instantiated it (`…ECs*_5hyper`,
+    or a back-reference `…EB*_`), which moves when another crate starts using the same instance
+    first: any crate's copy of the instance will do."""
+    suffix = ".*" if name.endswith(".*") else ""
+    core = name[: len(name) - len(suffix)]
+    if core.endswith("B*_"):
+        return core[:-3] + "*" + suffix
+    at = core.rfind("Cs*_")
+    m = re.match(r"(\d+)", core[at + 4:]) if at > 0 else None
+    if m and len(core) - (at + 4 + len(m.group(1))) == int(m.group(1)):
+        return core[:at] + "*" + suffix
+    return name
 
 
 def file_glob(path):
