@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The code layout of the release binary: which functions (and read-only data) the short-lived
+"""The code layout of the release binary: which functions (and data) the short-lived
 helper runs sit together at the start of the binary, so a cached `get` maps only their pages.
 
 Why: the binary is ~10 MB (the AWS SDK, the exporter, kube, clap), and the kernel maps up to
@@ -14,11 +14,11 @@ of code to run ~0.3 MiB of it, and any unrelated change moved them around (RSS v
 `generate` runs the release binary (default: the one install/build-release.sh built; it must be
 that build's, with its link map BINARY.map next to it) under ptrace with a breakpoint on every
 function, against moto (the cache warmed first), for each hot scenario below, and records the
-functions entered. With valgrind installed it also records each scenario's reads of read-only
-data, and the code run on valgrind's virtual CPU (no AVX-512, no SHA-NI), which stands in for
-older CPUs. The result is a linker script that lld reads with `-T` (build-release.sh passes it):
-one output section `.text.hot` before `.text`, one `.rodata.hot` before `.rodata`, filled tier by
-tier (the plain cached `get` first). Rust functions are matched by their v0-mangled section names
+functions entered. With valgrind installed it also records each scenario's accesses to data,
+and the code run on valgrind's virtual CPU (no AVX-512, no SHA-NI), which stands in for older
+CPUs. The result is a linker script that lld reads with `-T` (build-release.sh passes it):
+output sections `.text.hot`, `.rodata.hot` and `.data.hot` before `.text`, `.rodata` and `.data`,
+filled tier by tier (the plain cached `get` first). Rust functions are matched by their v0-mangled section names
 with the crate disambiguators, back-references and instantiating crates turned into `*` (they
 change with every dependency bump or compiler upgrade; what a function *is* does not), glibc's
 by archive member. Anonymous constants (numbered in codegen order) and lld's merged strings
@@ -101,6 +101,19 @@ def is_rodata(out):
     return out in (".rodata", ".rodata.hot")
 
 
+def is_data(out):
+    return out in (".data", ".data.hot")
+
+
+# (hot output section, the default output section it goes before, what it gathers)
+HOT = [(".text.hot", ".text", is_text), (".rodata.hot", ".rodata", is_rodata), (".data.hot", ".data", is_data)]
+
+
+def hot_home(out):
+    """The hot output section for an input section now in OUT."""
+    return next(hot for hot, _, belongs in HOT if belongs(out))
+
+
 # ---------------------------------------------------------------------------------------------
 # patterns: what stays the same from one build to the next
 
@@ -146,7 +159,7 @@ def pattern(section):
     if path == "<internal>":
         return None  # lld's own: merged strings and constants, .rela.dyn
     glob = file_glob(path)
-    if glob == "*" and name in (".text", ".rodata"):
+    if glob == "*" and name in (".text", ".rodata", ".data"):
         return None  # an unnamed section of an unknown file: nothing stable to match
     if ".Lanon." in name:
         return None  # anonymous constants are numbered in codegen order: no stable name
@@ -232,7 +245,7 @@ def under_valgrind(argv, env, stdin_path, work):
         for line in f:
             if line.startswith("SB "):
                 code.add(int(line[3:], 16))
-            elif line[:3] in (" L ", " M "):
+            elif line[:3] in (" L ", " M ", " S "):
                 data.add(int(line[3:].split(",")[0], 16))
     os.unlink(log)
     return code, data
@@ -295,7 +308,7 @@ def ifunc_family(path):
 def generate(binary, out):
     sections, symbols = parse_map(binary + ".map")
     text = Sections(sections, is_text)
-    rodata = Sections(sections, is_rodata)
+    data = Sections(sections, lambda o: is_rodata(o) or is_data(o))
     entries = sorted({s[0] for s in text.list} | {v for v, o in symbols if is_text(o) and text.find(v)})
     tiers = collections.OrderedDict((t, []) for t in TIERS)
     work = tempfile.mkdtemp(prefix="ecr-link-order-")
@@ -310,9 +323,9 @@ def generate(binary, out):
             if seen is None:
                 valgrind = False
             else:
-                code, data = seen
+                code, reads = seen
                 tiers["other CPUs"] += [s for s in map(text.find, sorted(code)) if s]
-                tiers[tier] += [s for s in map(rodata.find, sorted(data)) if s]
+                tiers[tier] += [s for s in map(data.find, sorted(reads)) if s]
             print(f"link-order: {name}: {len(set(hits))} functions ({time.time() - started:.1f} s)", file=sys.stderr)
     finally:
         moto.kill()
@@ -320,7 +333,7 @@ def generate(binary, out):
         shutil.rmtree(work, ignore_errors=True)
     # Jump tables and other data named after a hot function go with it.
     by_name = {}
-    for s in rodata.list:
+    for s in data.list:
         by_name.setdefault(s[4], []).append(s)
     for tier in TIERS:
         for s in list(tiers[tier]):
@@ -331,19 +344,19 @@ def generate(binary, out):
     families = {ifunc_family(s[3]) for t in TIERS for s in tiers[t]} - {None}
     tiers["other CPUs"] += [s for s in text.list if ifunc_family(s[3]) in families]
     if not valgrind:
-        print("link-order: valgrind is not installed: the layout has no read-only data and no code "
+        print("link-order: valgrind is not installed: the layout has no data and no code "
               "of other CPUs (install valgrind and run generate again)", file=sys.stderr)
     write_layout(out, tiers, valgrind)
 
 
 def write_layout(out, tiers, valgrind):
-    placed = {".text.hot": collections.OrderedDict(), ".rodata.hot": collections.OrderedDict()}
+    placed = {hot: collections.OrderedDict() for hot, _, _ in HOT}
     size = collections.Counter()
     seen = set()
     for tier in TIERS:
         for s in tiers[tier]:
             p = pattern(s)
-            dest = ".text.hot" if is_text(s[2]) else ".rodata.hot"
+            dest = hot_home(s[2])
             if p is None or p in seen:
                 continue
             seen.add(p)
@@ -351,13 +364,13 @@ def write_layout(out, tiers, valgrind):
             size[dest] += s[1]
             size[tier] += s[1] if dest == ".text.hot" else 0
     lines = ["/* Generated by install/link-order.py generate; do not edit (see that file and the",
-             "   README, \"Performance\"). The functions and read-only data the helper's short-lived",
+             "   README, \"Performance\"). The functions and data the helper's short-lived",
              "   commands use, grouped at the start of the binary so that they share pages.",
              f"   {'' if valgrind else 'Made without valgrind: no data reads, no other-CPU code. '}"
              f".text.hot {size['.text.hot'] // 1024} KiB ("
              + ", ".join(f"{t} {size[t] // 1024}" for t in TIERS)
-             + f"), .rodata.hot {size['.rodata.hot'] // 1024} KiB. */"]
-    for dest, before in ((".text.hot", ".text"), (".rodata.hot", ".rodata")):
+             + f"), .rodata.hot {size['.rodata.hot'] // 1024} KiB, .data.hot {size['.data.hot'] // 1024} KiB. */"]
+    for dest, before, _ in HOT:
         lines += ["SECTIONS {", f"  {dest} : {{"]
         for tier, pats in placed[dest].items():
             lines.append(f"    /* {tier} */")
@@ -369,7 +382,8 @@ def write_layout(out, tiers, valgrind):
     with open(out, "w") as f:
         f.write("\n".join(lines))
     print(f"link-order: wrote {os.path.relpath(out)}: {len(seen)} patterns, .text.hot "
-          f"{size['.text.hot'] // 1024} KiB, .rodata.hot {size['.rodata.hot'] // 1024} KiB", file=sys.stderr)
+          f"{size['.text.hot'] // 1024} KiB, .rodata.hot {size['.rodata.hot'] // 1024} KiB, .data.hot "
+          f"{size['.data.hot'] // 1024} KiB", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,7 +402,7 @@ def layout_patterns(path):
 def check(binary, layout, verbose):
     """Prints one summary line; returns 1 when the layout looks stale."""
     sections, _ = parse_map(binary + ".map")
-    placed = [s for s in sections if s[2] in (".text.hot", ".rodata.hot")]
+    placed = [s for s in sections if s[2] in [hot for hot, _, _ in HOT]]
     names = collections.defaultdict(list)
     for s in placed:
         names[s[4]].append(os.path.basename(s[3]))
@@ -399,12 +413,12 @@ def check(binary, layout, verbose):
         if not any(sec_re.match(n) and any(file_re.match(f) for f in files) for n, files in names.items()):
             missing.append(f"{file_pat}({sec_pat})")
     total = len(layout_patterns(layout))
-    size = {o: sum(s[1] for s in placed if s[2] == o) // 1024 for o in (".text.hot", ".rodata.hot")}
+    size = {hot: sum(s[1] for s in placed if s[2] == hot) // 1024 for hot, _, _ in HOT}
     # Each unmatched line is a hot function linked back at its old place, which can cost a
     # 64 KiB window of its own (7 unmatched of 592 cost 0.37 MiB, measured).
     stale = total == 0 or bool(missing)
     print(f"hot layout: {total - len(missing)} of {total} lines of install/hot-layout.ld matched "
-          f"(.text.hot {size['.text.hot']} KiB, .rodata.hot {size['.rodata.hot']} KiB)"
+          f"(.text.hot {size['.text.hot']} KiB, .rodata.hot {size['.rodata.hot']} KiB, .data.hot {size['.data.hot']} KiB)"
           + ("; each unmatched line can cost a 64 KiB page: regenerate it (README, \"Performance\")"
              if stale else ""))
     for m in missing if verbose else []:
