@@ -74,7 +74,7 @@ r="$work/deb"
 doc="$r/usr/share/doc/ecr-login"
 mkdir -p "$r/DEBIAN" "$r/usr/bin" "$r/usr/share/man/man1" "$r/usr/lib/systemd/system" \
   "$r/usr/share/bash-completion/completions" "$r/usr/share/zsh/vendor-completions" \
-  "$r/usr/share/fish/vendor_completions.d" "$r/usr/share/lintian/overrides" "$doc/examples"
+  "$r/usr/share/fish/vendor_completions.d" "$doc/examples"
 cp "$bin" "$r/usr/bin/$name"
 ln -s "$name" "$r/usr/bin/ecr-credential-provider" # the kubelet mode is chosen by argv[0]
 for page in "$docs"/share/man/man1/*.1; do
@@ -103,25 +103,24 @@ printf 'ecr-login (%s) unstable; urgency=medium\n\n  * Release %s (commit %s).\n
   echo 'Upstream-Name: ecr-login'
   echo
   echo 'Files: *'
-  echo "Copyright: the ecr-login authors"
+  echo "Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) the ecr-login authors"
   echo 'License: Apache-2.0'
   echo ' On Debian systems, the complete text of the Apache License, Version 2.0'
   echo ' can be found in "/usr/share/common-licenses/Apache-2.0".'
 } >"$doc/copyright"
 
-# Why each override holds: the binary is static by design (README, "Performance": half the
-# memory of a cached `get`); the units live in /usr/lib/systemd/system, the merged-/usr path.
-{
-  echo "ecr-login: statically-linked-binary [usr/bin/$name]"
-  echo 'ecr-login: systemd-service-file-outside-lib [usr/lib/systemd/system/ecr-login-export.service]'
-  echo 'ecr-login: systemd-service-file-outside-lib [usr/lib/systemd/system/ecr-login-export.timer]'
-} >"$r/usr/share/lintian/overrides/ecr-login"
+depends=""
+if readelf -l "$bin" | grep -q 'INTERP'; then
+  depends="Depends: libc6"$'\n' # ECR_LOGIN_DYNAMIC=1: the C library is all it links
+else
+  # Static by design (install/build-release.sh: half the memory of a cached `get`).
+  mkdir -p "$r/usr/share/lintian/overrides"
+  echo "ecr-login: statically-linked-binary [usr/bin/$name]" >"$r/usr/share/lintian/overrides/ecr-login"
+fi
 
 normalise "$r"
 chmod 0755 "$r/usr/bin/$name"
 
-depends=""
-if readelf -l "$bin" | grep -q 'INTERP'; then depends="Depends: libc6"$'\n'; fi
 installed_kb="$(du -s -k --apparent-size --exclude=DEBIAN "$r" | cut -f 1)"
 cat >"$r/DEBIAN/control" <<EOF
 Package: ecr-login
@@ -153,7 +152,7 @@ mkdir -p "$dist"
 deb="ecr-login_${version}_${arch}.deb"
 tgz="$tdir.tar.gz"
 rm -f "$dist/$deb" "$dist/$tgz" "$dist/SHA256SUMS"
-dpkg-deb --root-owner-group -Zxz -z9 --threads-max=1 --build "$r" "$dist/$deb" >/dev/null
+dpkg-deb --root-owner-group -Zxz --threads-max=1 --build "$r" "$dist/$deb" >/dev/null
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu \
   -C "$work/tar" -cf - "$tdir" | gzip -n -9 >"$dist/$tgz"
 (cd "$dist" && sha256sum "$deb" "$tgz" >SHA256SUMS)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: install every test dependency, then run every test.
 # Runs lints, unit and integration tests (moto as the AWS API), the export tests against local
-# fakes, the end-to-end tests (real dockerd, skopeo and registry), deploy-file validation and the
-# benchmark. Set SKIP_BENCH=1 to leave the benchmark out.
+# fakes, the end-to-end tests (real dockerd, skopeo and registry), deploy-file validation, the
+# benchmark and the packages (install/package.sh: reproducible, lintian, dpkg -i in a throwaway
+# root). Set SKIP_BENCH=1 to leave the benchmark out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
@@ -36,3 +37,7 @@ if [ -f tests/e2e/run.sh ]; then
   echo "== end-to-end (dockerd, skopeo, docker-registry)"
   ECR_LOGIN_BIN="$release_bin" bash tests/e2e/run.sh
 fi
+
+# Last: its second build (another checkout, same target dir) rewrites the release binary above.
+echo "== packages (reproducible .deb and tarball, lintian, install and purge in a throwaway root)"
+bash tests/package_test.sh
