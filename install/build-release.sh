@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
-ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# A fixed length: the default abbreviation grows with the number of objects in the clone.
+ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 export ECR_LOGIN_GIT_COMMIT
 mkdir -p "$CARGO_TARGET_DIR"
 cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)"

@@ -35,7 +35,7 @@ case "$target" in
   *) echo "package: no Debian architecture known for $target" >&2; exit 1 ;;
 esac
 maintainer="${DEB_MAINTAINER:-$(git log --reverse --format='%an <%ae>' | head -n 1)}"
-commit="$(git rev-parse --short HEAD)"
+commit="$(git rev-parse --short=12 HEAD)"
 
 bin="$(./install/build-release.sh | tail -n 1)"
 

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 fn example(name: &str) -> (PathBuf, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("install/deploy/examples").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("install/deploy/examples")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("the example file is in the repository");
     (path, text)
 }
