@@ -19,11 +19,6 @@ repo="$(pwd -P)"
 dist="${1:-$repo/dist}"
 name=docker-credential-ecr-login
 
-SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}"
-export SOURCE_DATE_EPOCH
-export TZ=UTC LC_ALL=C.UTF-8
-umask 022
-
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
 target="$(rustc -vV | sed -n 's/^host: //p')"
 case "$target" in
@@ -37,7 +32,15 @@ esac
 maintainer="${DEB_MAINTAINER:-$(git log --reverse --format='%an <%ae>' | head -n 1)}"
 commit="$(git rev-parse --short=12 HEAD)"
 
+# The binary first, in the caller's environment: then it is the very build install/test.sh made
+# (nothing to redo). SOURCE_DATE_EPOCH in particular is a rerun trigger of the C builds of
+# dependencies (the cc crate), and would recompile most of the dependency tree.
 bin="$(./install/build-release.sh | tail -n 1)"
+
+SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}"
+export SOURCE_DATE_EPOCH
+export TZ=UTC LC_ALL=C.UTF-8
+umask 022
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
