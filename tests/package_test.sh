@@ -88,7 +88,7 @@ for f in docker-credential-ecr-login ecr-credential-provider LICENSE README.md \
   completions/zsh/_docker-credential-ecr-login completions/fish/docker-credential-ecr-login.fish; do
   grep -q " ecr-login-[^/]*/$f\( ->.*\)\?$" <<<"$listing" || bad "tarball: $f missing"
 done
-grep -v -q ' root/root ' <<<"$listing" && bad "tarball: an entry not owned by root/root"
+grep -v -q ' 0/0 ' <<<"$listing" && bad "tarball: an entry not owned by 0/0 (root, numeric)"
 
 echo "== lintian"
 if lintian_out=$(lintian --fail-on error --suppress-tags unused-override "$deb" 2>&1 | { grep -v "running with root privileges" || true; }); then
