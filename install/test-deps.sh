@@ -37,7 +37,20 @@ pip_install() {
 python3 -c 'import moto.server, flask' 2>/dev/null || pip_install 'moto[server]'
 # The IAM policy linter `policy`'s output is checked with (tests/commands.rs).
 command -v parliament >/dev/null 2>&1 || pip_install parliament
+# cfn-lint validates the Lambda CloudFormation template (tests/deploy_validate.sh).
+command -v cfn-lint >/dev/null 2>&1 || pip_install cfn-lint
 if [ -d install/deploy ]; then
   command -v kubernetes-validate >/dev/null 2>&1 || pip_install kubernetes-validate
 fi
 if [ -f tests/e2e/install-deps.sh ]; then bash tests/e2e/install-deps.sh; fi
+
+# Fuzzing and the supply-chain check: crates built from source, at pinned versions (see
+# SECURITY.md, "Supply chain"); skipped when that version is installed.
+cargo_tool() {
+  local crate="$1" version="$2"
+  if ! "$crate" --version 2>/dev/null | grep -qx "$crate $version"; then
+    cargo install --locked --quiet --version "$version" "$crate"
+  fi
+}
+cargo_tool cargo-fuzz 0.13.2
+cargo_tool cargo-deny 0.20.2

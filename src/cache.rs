@@ -224,6 +224,7 @@ impl Cache {
     pub fn put(&self, key: &str, entry: &Entry, wait: Duration) -> std::io::Result<()> {
         self.ensure_dir()?;
         let _guard = self.lock_path(&self.dir.join(format!("{CACHE_FILE}.lock")), wait)?;
+        crate::fsutil::remove_orphaned_temps(&self.file_path());
         let mut file = match read_no_follow(&self.file_path()) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty_file(),
             Err(e) => return Err(e),

@@ -6,6 +6,7 @@
 
 mod diagnosis;
 pub mod probe;
+pub mod secrets;
 mod web_identity;
 
 use crate::error_chain::error_chain;
@@ -467,7 +468,8 @@ fn api_error<E>(api: &'static str, error: SdkError<E>) -> FetchError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = error_chain(&error);
+    // The server's words may echo the signed request's key id (fuzz target ecr_answer).
+    let detail = crate::logging::without_key_ids(&error_chain(&error));
     let status = error.raw_response().map(|r| r.status().as_u16());
     match &error {
         SdkError::TimeoutError(_) => FetchError::Api {
@@ -479,6 +481,7 @@ where
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             let message = service.err().message().unwrap_or_default();
+            let said = crate::logging::without_key_ids(&format!("{code}: {message}"));
             if matches!(
                 code,
                 "AccessDeniedException"
@@ -489,7 +492,7 @@ where
                     | "InvalidClientTokenId"
             ) {
                 FetchError::AccessDenied {
-                    detail: format!("{code}: {message}"),
+                    detail: said.clone(),
                 }
             } else if let Some(status) = status.filter(|s| *s >= 500 || code.is_empty()) {
                 // A 5xx, or a body the SDK could not read as the API's error format (whose
@@ -500,13 +503,11 @@ where
                     code: if code.is_empty() {
                         String::new()
                     } else {
-                        format!("{code}: {message}")
+                        said.clone()
                     },
                 }
             } else {
-                FetchError::Api {
-                    detail: format!("{code}: {message}"),
-                }
+                FetchError::Api { detail: said }
             }
         }
         SdkError::ResponseError(_) => match status {

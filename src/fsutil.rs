@@ -57,6 +57,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result
     Ok(())
 }
 
+/// Removes the temp files [`write_atomic`] left beside `path` when a writer was killed between
+/// creating one and renaming it (`kill -9`, OOM, power loss). Call it only while holding the
+/// lock that every writer of `path` takes: then no temp file of `path` belongs to a live
+/// writer, and without it they would pile up, one per killed writer.
+pub fn remove_orphaned_temps(path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(directory_of(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix)
+            && file.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(unix)]
 fn keep_metadata(
     tmp: &File,

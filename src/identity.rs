@@ -14,6 +14,9 @@
 //! 4. container credentials → their URI;
 //! 5. otherwise the instance role of this machine.
 //!
+//! A web identity token handed in memory (the kubelet's ServiceAccount token) replaces all of
+//! that: the key is its role ARN and the token's subject, never the token.
+//!
 //! Only a hash is stored; key ids never appear in clear in the cache or the log.
 
 use crate::aws_profile::{AwsFiles, Section};

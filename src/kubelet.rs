@@ -12,11 +12,11 @@
 //!   neither ECR nor an alias gets an empty `auth` map;
 //! * failure: exit 1, nothing on stdout, one line on stderr (the kubelet logs it);
 //! * an answer within [`ANSWER_WITHIN`] whatever happens (the kubelet gives up after a minute):
-//!   the fetch deadline is capped at [`MAX_FETCH`], and a watchdog ends the process if anything
+//!   the fetch deadline is capped at [`MAX_FETCH`], and a timer ends the process if anything
 //!   else (a stdin that never closes, a stuck file system) holds it up.
 
-mod service_account;
-mod wire;
+pub mod service_account;
+pub mod wire;
 
 use crate::aws_profile::AwsFiles;
 use crate::helper::{self, Outcome};
@@ -44,8 +44,10 @@ pub const MAX_FETCH: Duration = Duration::from_secs(25);
 /// A request is a few KiB (the token and a few annotations).
 const MAX_REQUEST: u64 = 1024 * 1024;
 
-/// Set by whoever writes the answer first: `main` or the watchdog.
+/// Set by whoever writes the answer first: `main` or the deadline's signal handler.
 static ANSWERED: AtomicBool = AtomicBool::new(false);
+/// What the deadline says (its number is [`ANSWER_WITHIN`]; a unit test keeps them equal).
+const GIVING_UP: &str = "ecr-credential-provider: no answer within 28 s; giving up\n";
 
 /// Answer the kubelet's image credential requests (CredentialProviderRequest on stdin,
 /// CredentialProviderResponse on stdout) with Amazon ECR tokens.
@@ -85,7 +87,7 @@ pub fn invoked_as_plugin(arg0: Option<&OsString>) -> bool {
 
 /// Runs the plugin with `args` (after the program or subcommand name); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    start_watchdog();
+    arm_deadline();
     let outcome = match Cli::try_parse_from(std::iter::once(OsString::from(PROGRAM)).chain(args)) {
         Ok(cli) => {
             let settings = Settings::from_env();
@@ -99,8 +101,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
             failure(format!("{first} (see --help)"))
         }
     };
-    if ANSWERED.swap(true, Ordering::SeqCst) {
-        // The watchdog has given up and is ending the process: write nothing.
+    if !disarm_deadline() {
+        // The deadline has given up and is ending the process: write nothing.
         loop {
             std::thread::park();
         }
@@ -111,23 +113,48 @@ pub fn main(args: Vec<OsString>) -> i32 {
     outcome.code
 }
 
-/// The last resort behind the fetch deadline: one line, exit 1, before the kubelet's limit.
-fn start_watchdog() {
-    let spawned = std::thread::Builder::new()
-        .name("answer-deadline".into())
-        .spawn(|| {
-            std::thread::sleep(ANSWER_WITHIN);
-            if !ANSWERED.swap(true, Ordering::SeqCst) {
-                eprintln!(
-                    "{PROGRAM}: no answer within {} s; giving up",
-                    ANSWER_WITHIN.as_secs()
-                );
-                std::process::exit(1);
-            }
-        });
-    if let Err(e) = spawned {
-        eprintln!("{PROGRAM}: warning: no answer deadline: {e}");
+/// The last resort behind the fetch deadline: after [`ANSWER_WITHIN`], SIGALRM writes one line
+/// and ends the process with exit 1. A timer, not a watchdog thread: a second thread has to be
+/// scheduled once more before the process can exit, which on a busy node costs a cached answer
+/// milliseconds.
+#[cfg(unix)]
+fn arm_deadline() {
+    extern "C" fn give_up(_: libc::c_int) {
+        if ANSWERED.swap(true, Ordering::SeqCst) {
+            return; // main is writing its answer
+        }
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is a static string.
+        unsafe {
+            libc::write(2, GIVING_UP.as_ptr().cast(), GIVING_UP.len());
+            libc::_exit(1);
+        }
     }
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler calls
+    // only async-signal-safe functions; alarm has no preconditions.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = give_up as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()) == 0 {
+            libc::alarm(ANSWER_WITHIN.as_secs() as libc::c_uint);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn arm_deadline() {}
+
+/// Claims the right to answer; `false` when the deadline got there first.
+fn disarm_deadline() -> bool {
+    if ANSWERED.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    // SAFETY: alarm has no preconditions; 0 cancels the timer.
+    #[cfg(unix)]
+    unsafe {
+        libc::alarm(0);
+    }
+    true
 }
 
 fn failure(line: String) -> Outcome {
@@ -308,6 +335,17 @@ mod tests {
         ] {
             assert_eq!(registry_of(image), registry, "{image}");
         }
+    }
+
+    #[test]
+    fn the_deadline_line_names_the_deadline() {
+        assert_eq!(
+            GIVING_UP,
+            format!(
+                "{PROGRAM}: no answer within {} s; giving up\n",
+                ANSWER_WITHIN.as_secs()
+            )
+        );
     }
 
     #[test]

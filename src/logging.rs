@@ -138,6 +138,16 @@ fn scrub_key_ids(line: &mut Vec<u8>) {
     }
 }
 
+/// `text` with every access-key-id-shaped word cut to its prefix, for messages built from what
+/// a server said: an API (or a proxy in front of it) may echo the request's `Authorization`
+/// header, which names the access key id, in its error message.
+pub fn without_key_ids(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    scrub_key_ids(&mut bytes);
+    // Only ASCII is replaced by a whole UTF-8 character: still valid UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A `MakeWriter` appending to the log file, rotating it when it grows past the cap.
 struct CappedFile {
     dir: PathBuf,
@@ -154,6 +164,8 @@ impl CappedFile {
         }
         let mut options = OpenOptions::new();
         options.create(true).append(true);
+        // A planted `ecr-login.log` symlink must not make the helper append to another file.
+        crate::fsutil::no_follow(&mut options);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         options.open(path)

@@ -2,7 +2,9 @@
 //!
 //! The protocol actions (`get`, `list`, `store`, `erase`, `version`) are told apart from the
 //! other commands by comparing one string, before any clap code runs: the cached `get` must stay
-//! about a millisecond. Every other command parses its own arguments.
+//! about a millisecond. Every other command parses its own arguments. Two file names select a
+//! mode before that: the kubelet's credential provider, and `bootstrap` (the AWS Lambda custom
+//! runtime, `export --lambda`).
 
 use ecr_login::helper;
 use ecr_login::settings::Settings;
@@ -16,6 +18,10 @@ fn main() {
         std::process::exit(ecr_login::kubelet::main(
             args.get(1..).unwrap_or_default().to_vec(),
         ));
+    }
+    // Lambda runs an OS-only runtime's executable as `bootstrap`.
+    if ecr_login::export::lambda::invoked_as_bootstrap(args.first()) {
+        std::process::exit(ecr_login::export::lambda::main(None));
     }
     let rest = || args.get(2..).unwrap_or_default().to_vec();
     let code = match args.get(1).and_then(|a| a.to_str()) {

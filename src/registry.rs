@@ -120,13 +120,23 @@ fn given_authority(server_url: &str) -> Option<(&str, Option<&str>)> {
     if authority.contains(['@', '\\']) || authority.starts_with('[') {
         return None; // user info, a backslash, or an IPv6 literal: never an ECR host
     }
+    // One port at most: `host::` would leave `host:` as the host, which then names another
+    // host than the one a second parse of it finds (found by the registry_host fuzz target).
     let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (host, Some(port)),
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.contains(':') => {
+            (host, Some(port))
+        }
         Some(_) => return None,
         None => (authority, None),
     };
     let host = host.strip_suffix('.').unwrap_or(host);
-    (!host.is_empty() && host.is_ascii()).then_some((host, port))
+    // Host-name characters only: a space or control character inside the authority would make
+    // a "host" that a second parse trims into another one (found by the registry_host fuzz
+    // target), and no registry name has them.
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    // No empty label either (`host..`, `.host`): one trailing dot is the DNS root, two are not.
+    let labels_ok = host.split('.').all(|label| !label.is_empty());
+    (labels_ok && host.bytes().all(name_char)).then_some((host, port))
 }
 
 /// The host as the client wrote it (case and all), for messages: a user who typed a `dkr.ecr`
@@ -458,5 +468,23 @@ mod tests {
             let host = format!("123456789012.dkr.ecr.{region}.{}", partition_of(region).1);
             assert!(parse(&host).is_some(), "{host}");
         }
+    }
+
+    #[test]
+    fn the_host_of_a_host_is_itself() {
+        for input in [
+            "//123456789012.dkr.ecr.us-east-1.amazonaws.com.::",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com::443",
+            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com:1:2/v2/",
+            "//123456789012.dkr.ecr.us-east-1.amazonaws.com.    /v2",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com\u{0}",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com..",
+            ".123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        ] {
+            assert_eq!(given_host(input), None, "{input}");
+            assert_eq!(parse(input), None, "{input}");
+        }
+        let host = given_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com.:/v2/");
+        assert_eq!(host, Some("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
     }
 }

@@ -5,7 +5,10 @@
 #    CredentialProviderConfig type is not in its schemas: tests/kubelet_deploy.rs decodes it
 #    strictly and applies the kubelet's validation rules);
 #  - the systemd service + timer with `systemd-analyze verify` where available;
-#  - the crontab line's shape (5 schedule fields + an absolute path to the binary + `export`).
+#  - the crontab line's shape (5 schedule fields + an absolute path to the binary + `export`);
+#  - the Lambda CloudFormation template with `cfn-lint` (PyPI), as written (W3002 is the
+#    expected "local Code path needs `aws cloudformation package`") and as packaged (Code in S3,
+#    every check).
 # Usage: tests/deploy_validate.sh [path-to-built-binary]   (the binary is only used by systemd-analyze)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,6 +59,23 @@ fi
 echo "== crontab"
 if ! grep -v '^#' "$deploy/crontab" | grep -Eq '^([^ ]+ ){5}/[^ ]*docker-credential-ecr-login export( |$)'; then
   echo "crontab: expected '<5 fields> /abs/path/docker-credential-ecr-login export ...'" >&2
+  fail=1
+fi
+
+echo "== cfn-lint"
+if ! command -v cfn-lint >/dev/null 2>&1; then
+  python3 -m pip install --quiet cfn-lint >/dev/null 2>&1 || true
+fi
+if command -v cfn-lint >/dev/null 2>&1; then
+  template="$deploy/lambda/template.yaml"
+  cfn-lint --ignore-checks W3002 -- "$template" || fail=1
+  packaged=$(mktemp --suffix=.yaml)
+  sed 's#^      Code: ./package$#      Code: { S3Bucket: example-bucket, S3Key: ecr-login/package.zip }#' "$template" >"$packaged"
+  grep -q 'S3Key: ecr-login/package.zip' "$packaged" || { echo "template: Code: ./package not found" >&2; fail=1; }
+  cfn-lint -- "$packaged" || fail=1
+  rm -f "$packaged"
+else
+  echo "cfn-lint is not available and could not be installed" >&2
   fail=1
 fi
 

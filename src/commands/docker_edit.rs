@@ -204,13 +204,15 @@ impl Document {
     }
 }
 
-/// A unified diff from `old` to `new`, labelled with `path`.
+/// A unified diff from `old` to `new`, labelled with `path`. (diffy rather than a larger diff
+/// crate: every byte of code in the binary spreads the cached `get`'s pages further apart.)
 pub fn diff(old: &str, new: &str, path: &Path) -> String {
     let label = path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&label, &label)
+    diffy::DiffOptions::new()
+        .set_context_len(3)
+        .set_original_filename(label.clone())
+        .set_modified_filename(label)
+        .create_patch(old, new)
         .to_string()
 }
 

@@ -16,7 +16,8 @@ use super::config::DockerConfigConfig;
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use crate::fsutil::{self, LockError, LockGuard};
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,11 +35,55 @@ pub struct DockerConfig {
 /// The file really written: `path` with every symlink followed. A dangling symlink is an
 /// error: creating the file where it points (maybe a directory that belongs to someone else, or
 /// a path left over from a removed dotfile setup) would put credentials somewhere unexpected.
+///
+/// A link is followed only to a file of the link's owner (or when the link is ours or root's),
+/// as the kernel's `protected_symlinks` does in shared directories: otherwise a user could
+/// point `~/.docker/config.json` at a JSON file of root's (`/etc/docker/daemon.json`) and
+/// have root's `export` write into it.
 pub(crate) fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
+    let mut links = Vec::new();
+    let real = follow(path, &mut links)?;
+    check_link_owners(&links, &real)?;
+    Ok(real)
+}
+
+/// Refuses a link (of those `follow` went through) whose owner is neither us, root, nor the
+/// owner of the file it leads to.
+#[cfg(unix)]
+fn check_link_owners(links: &[(PathBuf, u32)], real: &Path) -> Result<(), TargetError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(target) = std::fs::metadata(real) else {
+        return Ok(()); // a new file: created as ours
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    match links
+        .iter()
+        .find(|(_, owner)| ![me, 0, target.uid()].contains(owner))
+    {
+        Some((link, owner)) => Err(TargetError(format!(
+            "{} is a symlink of uid {owner} to {}, a file of uid {}; not following it",
+            link.display(),
+            real.display(),
+            target.uid()
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn check_link_owners(_: &[(PathBuf, u32)], _: &Path) -> Result<(), TargetError> {
+    Ok(())
+}
+
+/// `path` with every symlink followed (see [`resolve`]); each link passed and its owner go to
+/// `links`.
+fn follow(path: &Path, links: &mut Vec<(PathBuf, u32)>) -> Result<PathBuf, TargetError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                links.push((current.clone(), owner_of(&meta)));
                 let target = std::fs::read_link(&current).map_err(|e| {
                     TargetError(format!(
                         "cannot read the symlink {}: {e}",
@@ -75,6 +120,16 @@ pub(crate) fn resolve(path: &Path) -> Result<PathBuf, TargetError> {
     )))
 }
 
+#[cfg(unix)]
+fn owner_of(meta: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::MetadataExt::uid(meta)
+}
+
+#[cfg(not(unix))]
+fn owner_of(_: &std::fs::Metadata) -> u32 {
+    0
+}
+
 /// `dir/../x/config.json` as `/abs/x/config.json` when the directory exists (for messages; the
 /// same file either way).
 fn tidy(file: PathBuf) -> PathBuf {
@@ -108,32 +163,103 @@ pub(crate) fn lock(real: &Path) -> Result<LockGuard, TargetError> {
     })
 }
 
+/// A `config.json` document: its top-level keys with their values as written. Values are kept
+/// as their original JSON text, never decoded and re-encoded: a float or an integer beyond
+/// 64 bits would come back rounded (`1.5555555555555555e89` as `…557e89`), silently changing
+/// someone else's settings.
+///
+/// Keys keep the file's order (as `configure-docker` does): a diff of the file shows only our
+/// entry. A key given twice keeps its first place and its last value, as serde_json's
+/// order-preserving map does.
+type Doc = InOrder<String, Box<RawValue>>;
+
+/// A JSON object's entries in order.
+struct InOrder<K, V>(Vec<(K, V)>);
+
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for InOrder<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Default for Doc {
+    fn default() -> Doc {
+        InOrder(Vec::new())
+    }
+}
+
+impl Doc {
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    }
+
+    fn insert(&mut self, key: String, value: Box<RawValue>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, slot)) => *slot = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Doc, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Doc;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+                let mut doc = Doc::default();
+                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                    doc.insert(key, value);
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
 /// The document at `real`: empty when missing or blank; an error if it is not a JSON object
 /// or its `auths` is not an object (someone else's file we do not understand is left alone).
-fn read(real: &Path) -> Result<Map<String, Value>, TargetError> {
-    let doc = match std::fs::read_to_string(real) {
-        Ok(text) if text.trim().is_empty() => Map::new(),
-        Ok(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Err(TargetError(format!(
-                    "{} is not a JSON object; not touching it",
-                    real.display()
-                )));
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+fn read(real: &Path) -> Result<Doc, TargetError> {
+    let doc: Doc = match std::fs::read_to_string(real) {
+        Ok(text) if text.trim().is_empty() => Doc::default(),
+        Ok(text) => serde_json::from_str(&text).map_err(|_| {
+            TargetError(format!(
+                "{} is not a JSON object; not touching it",
+                real.display()
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Doc::default(),
         Err(e) => {
             return Err(TargetError(format!("cannot read {}: {e}", real.display())));
         }
     };
-    if doc.get("auths").is_some_and(|a| !a.is_object()) {
+    if doc.get("auths").is_some_and(|a| auths_of(a).is_none()) {
         return Err(TargetError(format!(
             "{}: `auths` is not an object; not touching it",
             real.display()
         )));
     }
     Ok(doc)
+}
+
+/// The entries of an `auths` value, each as written; `None` if it is not an object.
+fn auths_of(raw: &RawValue) -> Option<Doc> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A value of the document, decoded (only for reading `credHelpers` / `credsStore`).
+fn decoded(doc: &Doc, key: &str) -> Option<Value> {
+    doc.get(key)
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
 }
 
 /// Docker's key normalisation for registry lookups: no scheme, nothing after the host.
@@ -148,9 +274,10 @@ pub(crate) fn hostname(key: &str) -> &str {
 /// Why Docker would not use our `auths` entry for `host`, if it would not. Docker asks a
 /// `credHelpers` entry for the host first, then `credsStore`, and reads `auths` only when neither
 /// is set.
-fn override_warning(doc: &Map<String, Value>, host: &str) -> Option<String> {
-    let helper = doc
-        .get("credHelpers")
+fn override_warning(doc: &Doc, host: &str) -> Option<String> {
+    let helper = decoded(doc, "credHelpers");
+    let helper = helper
+        .as_ref()
         .and_then(Value::as_object)
         .and_then(|helpers| {
             helpers
@@ -163,7 +290,7 @@ fn override_warning(doc: &Map<String, Value>, host: &str) -> Option<String> {
             "credHelpers[{key:?}] = {helper:?} overrides this auths entry: docker asks docker-credential-{helper} for {host}"
         ));
     }
-    match doc.get("credsStore").and_then(Value::as_str) {
+    match decoded(doc, "credsStore").as_ref().and_then(Value::as_str) {
         Some(store) if !store.is_empty() => Some(format!(
             "credsStore = {store:?} overrides this auths entry: docker asks docker-credential-{store} for {host}"
         )),
@@ -171,9 +298,27 @@ fn override_warning(doc: &Map<String, Value>, host: &str) -> Option<String> {
     }
 }
 
+/// A top-level value as written back: someone else's verbatim, `auths` as a map of entries.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Field<'a> {
+    Kept(&'a RawValue),
+    Auths(&'a Doc),
+}
+
 /// Replaces `real` atomically, keeping an existing file's owner, group and mode (0600 if new).
-fn write(real: &Path, doc: &Value) -> Result<(), TargetError> {
-    let mut text = serde_json::to_string_pretty(doc)
+fn write(real: &Path, doc: &Doc, auths: &Doc) -> Result<(), TargetError> {
+    let mut fields: Vec<(&str, Field)> = doc
+        .0
+        .iter()
+        .map(|(k, v)| (k.as_str(), Field::Kept(v)))
+        .collect();
+    match fields.iter_mut().find(|(k, _)| *k == "auths") {
+        Some((_, slot)) => *slot = Field::Auths(auths),
+        None => fields.push(("auths", Field::Auths(auths))),
+    }
+    let fields = InOrder(fields);
+    let mut text = serde_json::to_string_pretty(&fields)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
     text.push('\n');
     fsutil::write_atomic(real, text.as_bytes(), 0o600)
@@ -190,15 +335,15 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
         ))
     })?;
     let _lock = lock(&real)?;
+    fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
-    let mut doc = read(&real)?;
-    if let Value::Object(auths) = doc.entry("auths").or_insert_with(|| json!({})) {
-        auths.insert(
-            cred.host.clone(),
-            json!({ "auth": cred.auth.expose_secret() }),
-        );
-    }
-    write(&real, &Value::Object(doc))?;
+    let doc = read(&real)?;
+    let mut auths = doc.get("auths").and_then(auths_of).unwrap_or_default();
+    let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
+    let ours = RawValue::from_string(ours)
+        .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
+    auths.insert(cred.host.clone(), ours);
+    write(&real, &doc, &auths)?;
     Ok(real)
 }
 
@@ -219,7 +364,10 @@ impl Target for DockerConfig {
     async fn plan(&self, cred: &Arc<Cred>) -> Result<Plan<()>, TargetError> {
         let real = resolve(&self.cfg.path)?;
         let doc = read(&real)?;
-        let exists = doc.get("auths").and_then(|a| a.get(&cred.host)).is_some();
+        let exists = doc
+            .get("auths")
+            .and_then(auths_of)
+            .is_some_and(|auths| auths.get(&cred.host).is_some());
         let action = if exists {
             Action::Update
         } else {
@@ -401,5 +549,35 @@ mod tests {
             }
             assert_eq!(json_at(&path)["auths"][HOST]["auth"], "QVdTOnB3");
         }
+    }
+
+    /// Found by the docker_config fuzz target: values were decoded and re-encoded, so floats
+    /// and integers beyond 64 bits in someone else's settings came back rounded.
+    #[tokio::test]
+    async fn values_we_do_not_own_are_kept_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.json");
+        let theirs = r#"{"exp": 155555555555555555555555555555555555555555555555555555555555555555555555555555555555555555,
+ "big": 123456789012345678901234567890, "tiny": 1e-400, "f": 0.30000000000000004,
+ "auths": {"other.example.com": {"auth": "eDp5", "n": 1.0e2}}}"#;
+        std::fs::write(&path, theirs).expect("w");
+        let (_, _, done) = export(&path).await;
+        done.expect("apply");
+        let written = std::fs::read_to_string(&path).expect("read");
+        for kept in [
+            "155555555555555555555555555555555555555555555555555555555555555555555555555555555555555555",
+            "123456789012345678901234567890",
+            "1e-400",
+            "0.30000000000000004",
+            r#"{"auth": "eDp5", "n": 1.0e2}"#,
+        ] {
+            assert!(written.contains(kept), "{kept} not kept in {written}");
+        }
+        let at = |key: &str| written.find(&format!("\"{key}\"")).expect("key kept");
+        assert!(
+            at("exp") < at("big") && at("big") < at("tiny") && at("f") < at("auths"),
+            "the file's key order is kept: {written}"
+        );
+        assert_eq!(json_at(&path)["auths"][HOST]["auth"], "QVdTOnB3");
     }
 }

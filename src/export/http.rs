@@ -22,6 +22,10 @@ use std::time::Duration;
 const BODY_SNIPPET: usize = 300;
 /// How much of an error body is scanned for secrets before the snippet is cut from it.
 const BODY_SCAN: usize = 64 * 1024;
+/// The largest answer read. Platform answers are kilobytes (a page of feeds, the list of
+/// registry credentials); a server sending more (a misrouted download, a hostile endpoint)
+/// would otherwise be read whole into memory, up to the request timeout.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// One URL path segment built from a value (an id a server returned, a configured name):
 /// percent-encoded so that `/`, `?`, `#`, `%` or spaces inside it cannot change the URL.
@@ -136,6 +140,27 @@ pub enum Auth<'a> {
 enum Attempt {
     Answer(Response, Option<Duration>),
     Error(reqwest::Error),
+    /// The answer was larger than [`MAX_BODY`]; not read further, not retried.
+    TooLarge,
+}
+
+/// The body, at most [`MAX_BODY`] bytes of it (`None` past that). JSON APIs answer UTF-8;
+/// anything else is decoded lossily for messages.
+async fn bounded_body(mut resp: reqwest::Response) -> Result<Option<String>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }))
 }
 
 impl Http {
@@ -194,15 +219,16 @@ impl Http {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        match resp.text().await {
-            Ok(_) if status.is_redirection() => Attempt::Answer(
+        match bounded_body(resp).await {
+            Ok(None) => Attempt::TooLarge,
+            Ok(Some(_)) if status.is_redirection() => Attempt::Answer(
                 Response {
                     status,
                     body: location.unwrap_or_default(),
                 },
                 None,
             ),
-            Ok(body) => Attempt::Answer(Response { status, body }, retry_after),
+            Ok(Some(body)) => Attempt::Answer(Response { status, body }, retry_after),
             Err(e) => Attempt::Error(e),
         }
     }
@@ -227,18 +253,28 @@ impl Http {
                         || (resp.is_server_error() && !matches!(retry_on, RetryOn::Create))
                         || matches!(retry_on, RetryOn::TransientOr(conflict) if conflict(resp.status, &resp.body));
                     if transient {
-                        tracing::info!(url = display_url(url), status = resp.status.as_u16(), "retryable answer");
+                        tracing::info!(url = self.shown_url(url), status = resp.status.as_u16(), "retryable answer");
                         Err(Failure::Retry { after, error: Ok(resp) })
                     } else {
                         Ok(resp)
                     }
                 }
+                Attempt::TooLarge => Err(Failure::Fail(Err(HttpError::Network {
+                    method: method.to_string(),
+                    url: self.shown_url(url),
+                    reason: format!(
+                        "the answer is larger than {} MiB; not read",
+                        MAX_BODY / (1024 * 1024)
+                    ),
+                    attempts: n,
+                    maybe_arrived: true,
+                }))),
                 Attempt::Error(e) => {
                     let error = self.network(method, url, &e, n);
                     if error.maybe_arrived() && matches!(retry_on, RetryOn::Create) {
                         Err(Failure::Fail(Err(error)))
                     } else {
-                        tracing::info!(url = display_url(url), error = %error, "request failed");
+                        tracing::info!(url = self.shown_url(url), error = %error, "request failed");
                         Err(Failure::Retry { after: None, error: Err(error) })
                     }
                 }
@@ -249,6 +285,12 @@ impl Http {
             Ok(resp) => Ok(resp),
             Err(last) => last,
         }
+    }
+
+    /// A URL as messages show it: no query, and no secret in its path. The path holds ids the
+    /// server chose (an Octopus space id, a Runpod auth id), so it is redacted like a body.
+    fn shown_url(&self, url: &str) -> String {
+        self.redactor.redact(display_url(url))
     }
 
     fn redirect(&self, method: &Method, url: &str, resp: &Response) -> Result<Response, HttpError> {
@@ -265,7 +307,7 @@ impl Http {
             .unwrap_or_else(|_| "an unparsable Location".to_string());
         Err(HttpError::Redirect {
             method: method.to_string(),
-            url: display_url(url).to_string(),
+            url: self.shown_url(url),
             status: resp.status.as_u16(),
             location: self.redactor.redact(&location),
         })
@@ -281,7 +323,7 @@ impl Http {
         };
         HttpError::Network {
             method: method.to_string(),
-            url: display_url(url).to_string(),
+            url: self.shown_url(url),
             reason,
             attempts,
             maybe_arrived: !e.is_connect(),
@@ -321,5 +363,32 @@ mod tests {
         for bad in ["", ".", ".."] {
             assert!(path_segment(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Found by the fuzzer: an Octopus server answered with a space id holding the token, the
+    /// next URL's path held the id, and a redirect error showed that URL.
+    #[test]
+    fn urls_in_errors_are_redacted() {
+        let secret = "fuzz-registry-password-Zx8Cv7Bn";
+        let http = match Http::new(
+            Duration::from_secs(1),
+            0,
+            Redactor::new([secret.to_string()]),
+        ) {
+            Ok(http) => http,
+            Err(e) => panic!("client: {e}"),
+        };
+        let url = format!("http://127.0.0.1:1/api/{secret}!x/feeds?apikey=k");
+        let resp = Response {
+            status: StatusCode::from_u16(307).unwrap_or(StatusCode::TEMPORARY_REDIRECT),
+            body: "/elsewhere".to_string(),
+        };
+        let Err(error) = http.redirect(&Method::GET, &url, &resp) else {
+            panic!("a redirect is an error")
+        };
+        let shown = error.to_string();
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains("apikey"), "{shown}");
+        assert!(shown.contains("/api/<redacted>!x/feeds"), "{shown}");
     }
 }

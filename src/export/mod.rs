@@ -8,6 +8,7 @@ pub mod config;
 pub mod docker_config;
 pub mod http;
 pub mod kubernetes;
+pub mod lambda;
 pub mod lock;
 pub mod notify;
 pub mod octopus;
@@ -50,6 +51,11 @@ struct Cli {
     /// Print the version and exit
     #[arg(short = 'V', long)]
     version: bool,
+    /// Run as an AWS Lambda custom runtime (as when the binary is named `bootstrap`): one export
+    /// per invocation from the Runtime API at $AWS_LAMBDA_RUNTIME_API, the config from --config,
+    /// else $ECR_LOGIN_EXPORT_CONFIG, else /var/task/export.toml; the cache in /tmp/ecr-login
+    #[arg(long, conflicts_with_all = ["targets", "dry_run", "print", "jitter", "lock", "metrics_file"])]
+    lambda: bool,
     /// Config file [default: $XDG_CONFIG_HOME/ecr-login/export.toml, else ~/.config/ecr-login/export.toml]
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -106,6 +112,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if cli.version {
         print!("{}", crate::helper::banner());
         return EXIT_OK;
+    }
+    if cli.lambda {
+        return lambda::main(cli.config);
     }
     let settings = Settings::from_env();
     let json = cli.output == Output::Json;
@@ -192,16 +201,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
     } else {
         EXIT_FAILED
     };
-    if let (Some(url), EXIT_FAILED, false) = (&config.defaults.notify_url, code, cli.dry_run) {
-        match notify::send(url.value(), &rows, config.defaults.timeout) {
-            Ok(()) => tracing::info!("failure notification sent"),
-            Err(e) => {
-                eprintln!(
-                    "docker-credential-ecr-login export: the failure notification (notify_url) failed: {e}"
-                );
-                tracing::warn!(error = e.as_str(), "the failure notification failed");
-            }
-        }
+    if !cli.dry_run {
+        notify_failures(&config, &rows);
     }
     if let (Some(metrics), false) = (&cli.metrics_file, cli.dry_run)
         && let Err(e) = report::write_metrics(metrics, &rows, time::OffsetDateTime::now_utc())
@@ -213,6 +214,26 @@ pub fn main(args: Vec<OsString>) -> i32 {
         code = EXIT_FAILED;
     }
     code
+}
+
+/// POSTs the summary to `notify_url` when a target failed (a failed notification is logged,
+/// and does not change the run's result).
+pub(crate) fn notify_failures(config: &config::Config, rows: &[report::Row]) {
+    let Some(url) = &config.defaults.notify_url else {
+        return;
+    };
+    if rows.iter().all(|r| r.ok) {
+        return;
+    }
+    match notify::send(url.value(), rows, config.defaults.timeout) {
+        Ok(()) => tracing::info!("failure notification sent"),
+        Err(e) => {
+            eprintln!(
+                "docker-credential-ecr-login export: the failure notification (notify_url) failed: {e}"
+            );
+            tracing::warn!(error = e.as_str(), "the failure notification failed");
+        }
+    }
 }
 
 /// A usage or config error: exit 2, the message on stderr, and with `--output json` also a

@@ -244,6 +244,7 @@ pub fn write_metrics(path: &Path, rows: &[Row], now: OffsetDateTime) -> std::io:
     lock_name.push(".lock");
     let _lock = crate::fsutil::lock(Path::new(&lock_name), METRICS_LOCK_WAIT)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    crate::fsutil::remove_orphaned_temps(path);
     let previous = std::fs::read_to_string(path)
         .map(|t| read_previous(&t))
         .unwrap_or_default();

@@ -9,7 +9,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-pub use support::{Moto, PythonServer};
+#[allow(unused_imports)] // `report` is for the fault tests only
+pub use support::{Moto, PythonServer, report};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,6 +106,55 @@ pub fn request(
     (
         code,
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// One AWS JSON 1.1 call to moto, to seed it (Secrets Manager, SSM): moto routes on the
+/// signing scope's service, and checks no signature.
+pub fn moto_call(moto: &Moto, service: &str, target: &str, body: serde_json::Value) {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    );
+    let (code, answer) = request(
+        moto.port,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", target),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Authorization", &auth),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(code, 200, "{target}: {answer}");
+}
+
+/// Config text: the one `[[source]]` ("prod", us-east-1) and a Pipecat target ("pipecat") at
+/// `base_url` with `api_key` (a secret reference, as TOML).
+pub fn source_and_pipecat(base_url: &str, api_key: &str) -> String {
+    format!(
+        r#"
+[[source]]
+name = "prod"
+region = "us-east-1"
+
+[[target]]
+name = "pipecat"
+type = "pipecat"
+secret_set = "my-ecr-credentials"
+region = "us-west"
+api_key = {api_key}
+base_url = "{base_url}"
+"#
+    )
+}
+
+/// Config text: a docker-config target ("local") writing `path`.
+pub fn docker_target(path: &Path) -> String {
+    format!(
+        "\n[[target]]\nname = \"local\"\ntype = \"docker-config\"\npath = \"{}\"\n",
+        path.display()
     )
 }
 

@@ -192,6 +192,15 @@ impl Moto {
         );
     }
 
+    /// Like [`Moto::fault`], with the delay of `slow` in seconds.
+    pub fn fault_with_delay(&self, mode: &str, delay: f64) {
+        http(
+            self.port,
+            "POST",
+            &format!("/_test/fault?mode={mode}&delay={delay}"),
+        );
+    }
+
     pub fn reset(&self) {
         http(self.port, "POST", "/_test/reset");
     }
@@ -247,6 +256,21 @@ pub fn request(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// A figure for the CI log: stderr, and `$FAULT_REPORT` when set (install/test.sh prints it).
+pub fn report(line: &str) {
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("FAULT_REPORT") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 /// A TCP endpoint that accepts connections and never answers (a hung metadata service or API).

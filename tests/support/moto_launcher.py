@@ -98,17 +98,11 @@ class Layer:
 
     def issued(self, environ, start_response, record):
         """Passes moto's STS answer through, noting the access key id it issued."""
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"] = status
-            captured["headers"] = headers
-
-        body = b"".join(self.app(environ, capture))
+        status, headers, body = self.moto(environ)
         match = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
         with _lock:
             record["issued_key"] = match.group(1).decode() if match else None
-        start_response(captured["status"], captured["headers"])
+        start_response(status, headers)
         return [body]
 
     @staticmethod
@@ -147,7 +141,8 @@ class Layer:
             return time.time() - 3600
         return time.time() + self.expiry_seconds
 
-    def private_token(self, environ, start_response):
+    def moto(self, environ):
+        """moto's answer to the request: (status, headers, body)."""
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -155,8 +150,12 @@ class Layer:
             captured["headers"] = headers
 
         body = b"".join(self.app(environ, capture))
-        if not captured.get("status", "").startswith("200"):
-            start_response(captured["status"], captured["headers"])
+        return captured["status"], captured["headers"], body
+
+    def private_token(self, environ, start_response):
+        status, headers, body = self.moto(environ)
+        if not status.startswith("200"):
+            start_response(status, headers)
             return [body]
         reply = json.loads(body)
         for item in reply.get("authorizationData", []):

@@ -10,7 +10,7 @@ mod secret;
 mod targets;
 
 pub use duration::parse_duration;
-pub use secret::{SECRET_FORMS, Secret, SecretRef};
+pub use secret::{Remote, SECRET_FORMS, Secret, SecretRef};
 pub use targets::{
     DockerConfigConfig, KubernetesConfig, OctopusConfig, PipecatConfig, RunpodConfig, TargetKind,
     valid_dns_subdomain, valid_set_name,
@@ -165,11 +165,13 @@ pub fn parse(
         Some(Value::Table(t)) => toml_keys::from_table(t).map_err(|e| at("defaults", e))?,
         Some(_) => return Err(err("defaults", "expected a [defaults] table".into())),
     };
-    let defaults = check_defaults(defaults, home).map_err(|e| at("defaults", e))?;
+    // Secrets Manager and SSM values, read once for the whole config.
+    let mut remote = Remote::default();
+    let defaults = check_defaults(defaults, home, &mut remote).map_err(|e| at("defaults", e))?;
     let sources = parse_sources(tables(&mut table, "source").map_err(|r| err("source", r))?)
         .map_err(|(prefix, e)| at(&prefix, e))?;
     let items = tables(&mut table, "target").map_err(|r| err("target", r))?;
-    let targets = parse_targets(items, &sources, selected, home, &err, &at)?;
+    let targets = parse_targets(items, &sources, selected, home, &mut remote, &err, &at)?;
     Ok(Config {
         path: path.to_path_buf(),
         defaults,
@@ -197,7 +199,11 @@ fn tables(table: &mut Table, name: &str) -> Result<Vec<Table>, String> {
         .collect()
 }
 
-fn check_defaults(d: DefaultsFile, home: Option<&Path>) -> Result<Defaults, (String, String)> {
+fn check_defaults(
+    d: DefaultsFile,
+    home: Option<&Path>,
+    remote: &mut Remote,
+) -> Result<Defaults, (String, String)> {
     let invalid = |key: &str, reason: &str| (key.to_string(), reason.to_string());
     let timeout = d.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
@@ -216,7 +222,7 @@ fn check_defaults(d: DefaultsFile, home: Option<&Path>) -> Result<Defaults, (Str
     let mut notify_url = d.notify_url;
     if let Some(url) = notify_url.as_mut() {
         use secrecy::ExposeSecret as _;
-        url.resolve(home)
+        url.resolve(home, remote)
             .map_err(|e| ("notify_url".to_string(), e))?;
         let value = url.value().expose_secret();
         if !value.starts_with("https://") && !value.starts_with("http://") {
@@ -309,6 +315,7 @@ fn parse_targets(
     sources: &[Source],
     selected: &[String],
     home: Option<&Path>,
+    remote: &mut Remote,
     err: &dyn Fn(&str, String) -> ConfigError,
     at: &dyn Fn(&str, (String, String)) -> ConfigError,
 ) -> Result<Vec<Target>, ConfigError> {
@@ -372,7 +379,7 @@ fn parse_targets(
         // Secrets only for the selected targets: an unselected target's missing variable
         // must not block a run (its shape was checked all the same).
         if selected.is_empty() || selected.contains(&name) {
-            kind.resolve(home).map_err(|e| at(&prefix, e))?;
+            kind.resolve(home, remote).map_err(|e| at(&prefix, e))?;
             targets.push(Target { name, source, kind });
         }
     }

@@ -117,9 +117,15 @@ impl TargetKind {
     }
 
     /// Reads the API key's value (for a selected target).
-    pub fn resolve(&mut self, home: Option<&Path>) -> Result<(), (String, String)> {
+    pub fn resolve(
+        &mut self,
+        home: Option<&Path>,
+        remote: &mut super::Remote,
+    ) -> Result<(), (String, String)> {
         match self.api_key_mut() {
-            Some(key) => key.resolve(home).map_err(|e| ("api_key".to_string(), e)),
+            Some(key) => key
+                .resolve(home, remote)
+                .map_err(|e| ("api_key".to_string(), e)),
             None => Ok(()),
         }
     }
@@ -319,7 +325,8 @@ mod tests {
         .parse()
         .expect("toml");
         let mut kind = parse_kind("runpod", table, None).expect("valid");
-        kind.resolve(None).expect("resolve");
+        kind.resolve(None, &mut crate::export::config::Remote::default())
+            .expect("resolve");
         let text = format!("{kind:?}");
         assert!(!text.contains("rpa_very_secret_key"), "{text}");
     }
