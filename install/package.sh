@@ -19,7 +19,7 @@ repo="$(pwd -P)"
 dist="${1:-$repo/dist}"
 name=docker-credential-ecr-login
 
-version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p;T;q' Cargo.toml)"
 target="$(rustc -vV | sed -n 's/^host: //p')"
 case "$target" in
   x86_64-*) arch=amd64 ;;
@@ -29,7 +29,10 @@ case "$target" in
   riscv64*) arch=riscv64 ;;
   *) echo "package: no Debian architecture known for $target" >&2; exit 1 ;;
 esac
-maintainer="${DEB_MAINTAINER:-$(git log --reverse --format='%an <%ae>' | head -n 1)}"
+# No `git log --reverse | head`: under pipefail, git dying of SIGPIPE when head is done first
+# ended this script silently, now and then.
+root_commit="$(git rev-list --max-parents=0 HEAD | tail -n 1)"
+maintainer="${DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>' "$root_commit")}"
 commit="$(git rev-parse --short=12 HEAD)"
 
 # The binary first, in the caller's environment: then it is the very build install/test.sh made
@@ -113,7 +116,7 @@ printf 'ecr-login (%s) unstable; urgency=medium\n\n  * Release %s (commit %s).\n
 } >"$doc/copyright"
 
 depends=""
-if readelf -l "$bin" | grep -q 'INTERP'; then
+if [[ $(readelf -l "$bin") == *INTERP* ]]; then
   depends="Depends: libc6"$'\n' # ECR_LOGIN_DYNAMIC=1: the C library is all it links
 else
   # Static by design (install/build-release.sh: half the memory of a cached `get`).
