@@ -17,16 +17,32 @@
 # globbed out). The link map goes next to the binary (BINARY.map); `install/link-order.py check`
 # reads it and the summary line below says how much of the layout this build still matched.
 # ECR_LOGIN_NO_HOT_LAYOUT=1 links without the layout (for comparison).
+#
+# Reproducible: the same commit gives the same bytes from any checkout, cargo home or target dir
+# (tests/package_test.sh proves it). The build-machine paths rustc would embed (panic locations,
+# build-script output) are remapped to fixed names: the cargo home and target dir through
+# RUSTFLAGS (the same for every checkout, so one target dir serves them all), the source
+# directory through install/rustc-workspace-remap.sh (see there why not RUSTFLAGS).
+# ECR_LOGIN_RUSTFLAGS adds rustc flags of your own (e.g. a linker option) to the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
-ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# A fixed length: the default abbreviation grows with the number of objects in the clone.
+ECR_LOGIN_GIT_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 export ECR_LOGIN_GIT_COMMIT
+mkdir -p "$CARGO_TARGET_DIR"
+cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)"
+target_dir="$(cd "$CARGO_TARGET_DIR" && pwd -P)"
+remap="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
+ECR_LOGIN_SRC_DIR="$(pwd -P)"
+export ECR_LOGIN_SRC_DIR
+export RUSTC_WORKSPACE_WRAPPER="$ECR_LOGIN_SRC_DIR/install/rustc-workspace-remap.sh"
+extra="$remap ${ECR_LOGIN_RUSTFLAGS:-}"
 
 host="$(rustc -vV | sed -n 's/^host: //p')"
 if [[ $host == *-linux-gnu && -z ${ECR_LOGIN_DYNAMIC:-} ]]; then
   var="CARGO_TARGET_$(tr '[:lower:]-' '[:upper:]_' <<<"$host")_RUSTFLAGS"
-  export "$var=-C target-feature=+crt-static -C relocation-model=static -C symbol-mangling-version=v0"
+  export "$var=-C target-feature=+crt-static -C relocation-model=static -C symbol-mangling-version=v0 $extra"
   binary="$CARGO_TARGET_DIR/$host/release/docker-credential-ecr-login"
   link_args=(-C "link-arg=-Wl,-Map=$binary.map")
   if [[ -z ${ECR_LOGIN_NO_HOT_LAYOUT:-} ]]; then
@@ -44,6 +60,7 @@ if [[ $host == *-linux-gnu && -z ${ECR_LOGIN_DYNAMIC:-} ]]; then
   fi
   echo "$binary"
 else
+  export RUSTFLAGS="${RUSTFLAGS:-} $extra"
   cargo build --release --locked >&2
   echo "$CARGO_TARGET_DIR/release/docker-credential-ecr-login"
 fi

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 # tests/e2e/install-deps.sh below, which keeps the package scripts from starting system daemons.
 # amazon-ecr-credential-helper is the Go helper the benchmark and one interop test compare with.
 # man-db + groff-base read the generated man pages; bash, zsh and fish check the completions.
-apt_packages=(python3 python3-pip amazon-ecr-credential-helper time curl man-db groff-base bash zsh fish)
+# lintian checks the .deb of install/package.sh, binutils' readelf tells it static from dynamic.
+apt_packages=(python3 python3-pip amazon-ecr-credential-helper time curl man-db groff-base bash zsh fish
+  lintian binutils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

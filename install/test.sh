@@ -2,8 +2,9 @@
 # README command 2: install every test dependency, then run every test.
 # Runs lints, unit and integration tests (moto as the AWS API), the export tests against local
 # fakes, the fault matrix, the end-to-end tests (real dockerd, skopeo and registry), deploy-file
-# validation, the supply-chain check, every fuzz target for FUZZ_SECONDS (default 30) and the
-# benchmark. Set SKIP_BENCH=1 to leave the benchmark out, SKIP_FUZZ=1 the fuzzing.
+# validation, the supply-chain check, the benchmark, the packages (install/package.sh:
+# reproducible, lintian, dpkg -i in a throwaway root) and every fuzz target for FUZZ_SECONDS
+# (default 30). Set SKIP_BENCH=1 to leave the benchmark out, SKIP_FUZZ=1 the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecr-login-target}"
@@ -46,6 +47,10 @@ if [ -f tests/e2e/run.sh ]; then
   echo "== end-to-end (dockerd, skopeo, docker-registry)"
   ECR_LOGIN_BIN="$release_bin" bash tests/e2e/run.sh
 fi
+
+# After the benchmark and e2e: its second build (another checkout, same target dir) rewrites the release binary above.
+echo "== packages (reproducible .deb and tarball, lintian, install and purge in a throwaway root)"
+bash tests/package_test.sh
 
 if [ -z "${SKIP_FUZZ:-}" ]; then
   echo "== fuzz (${FUZZ_SECONDS:-30} s per target; fails on any crash or broken property)"

@@ -9,6 +9,7 @@
 
 use ecr_login::export::config::DockerConfigConfig;
 use ecr_login::export::docker_config::DockerConfig;
+use ecr_login::export::redact::Redactor;
 use ecr_login::export::target::{self, Cred};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
@@ -52,7 +53,7 @@ fuzz_target!(|input: &[u8]| {
     let t = DockerConfig {
         cfg: DockerConfigConfig { path: path.clone() },
     };
-    let outcome = runtime().block_on(target::run(&t, &cred(), false));
+    let outcome = runtime().block_on(target::run(&t, &cred(), false, &Redactor::default()));
     for text in [&outcome.detail, &outcome.error.clone().unwrap_or_default()]
         .into_iter()
         .chain(&outcome.warnings)

@@ -103,6 +103,7 @@ fuzz_target!(|input: &[u8]| {
     server.load(fuzz_support::parse_script(script));
     let t = &world.config.targets[index];
     let http = world.http.clone();
+    let redactor = world.http.redactor.clone();
     let cred = cred();
     let outcome: Outcome = world.runtime.block_on(async {
         match &t.kind {
@@ -111,21 +112,21 @@ fuzz_target!(|input: &[u8]| {
                     http,
                     cfg: cfg.clone(),
                 };
-                target::run(&t, &cred, false).await
+                target::run(&t, &cred, false, &redactor).await
             }
             TargetKind::Runpod(cfg) => {
                 let t = Runpod {
                     http,
                     cfg: cfg.clone(),
                 };
-                target::run(&t, &cred, false).await
+                target::run(&t, &cred, false, &redactor).await
             }
             TargetKind::Octopus(cfg) => {
                 let t = Octopus {
                     http,
                     cfg: cfg.clone(),
                 };
-                target::run(&t, &cred, false).await
+                target::run(&t, &cred, false, &redactor).await
             }
             _ => unreachable!("only HTTP targets are configured"),
         }

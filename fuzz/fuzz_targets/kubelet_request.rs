@@ -31,10 +31,22 @@ fuzz_target!(|input: &[u8]| {
             let line = e.to_string();
             assert!(!line.contains('\n'), "two lines: {line:?}");
             if let Some(t) = &token {
-                assert!(
-                    !line.contains(t.as_str()),
-                    "the error shows the token: {line}"
-                );
+                // A token can be a substring of the message's own words ("apiVersion is
+                // missing"): the message echoes the token only if it also echoes a replacement
+                // of the same length written in its place.
+                let echoed = line.contains(t.as_str()) && {
+                    let fill = ['#', '~', 'Z']
+                        .into_iter()
+                        .find(|c| !t.contains(*c))
+                        .unwrap_or('#');
+                    let stand_in: String = std::iter::repeat_n(fill, t.chars().count()).collect();
+                    let replaced =
+                        String::from_utf8_lossy(input).replacen(t.as_str(), &stand_in, 1);
+                    wire::parse_request(replaced.as_bytes())
+                        .err()
+                        .is_some_and(|e| e.to_string().contains(&stand_in))
+                };
+                assert!(!echoed, "the error shows the token: {line}");
             }
         }
         Ok(request) => {

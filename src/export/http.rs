@@ -253,7 +253,7 @@ impl Http {
                         || (resp.is_server_error() && !matches!(retry_on, RetryOn::Create))
                         || matches!(retry_on, RetryOn::TransientOr(conflict) if conflict(resp.status, &resp.body));
                     if transient {
-                        tracing::info!(url = display_url(url), status = resp.status.as_u16(), "retryable answer");
+                        tracing::info!(url = self.shown_url(url), status = resp.status.as_u16(), "retryable answer");
                         Err(Failure::Retry { after, error: Ok(resp) })
                     } else {
                         Ok(resp)
@@ -261,7 +261,7 @@ impl Http {
                 }
                 Attempt::TooLarge => Err(Failure::Fail(Err(HttpError::Network {
                     method: method.to_string(),
-                    url: display_url(url).to_string(),
+                    url: self.shown_url(url),
                     reason: format!(
                         "the answer is larger than {} MiB; not read",
                         MAX_BODY / (1024 * 1024)
@@ -274,7 +274,7 @@ impl Http {
                     if error.maybe_arrived() && matches!(retry_on, RetryOn::Create) {
                         Err(Failure::Fail(Err(error)))
                     } else {
-                        tracing::info!(url = display_url(url), error = %error, "request failed");
+                        tracing::info!(url = self.shown_url(url), error = %error, "request failed");
                         Err(Failure::Retry { after: None, error: Err(error) })
                     }
                 }
@@ -285,6 +285,12 @@ impl Http {
             Ok(resp) => Ok(resp),
             Err(last) => last,
         }
+    }
+
+    /// A URL as messages show it: no query, and no secret in its path. The path holds ids the
+    /// server chose (an Octopus space id, a Runpod auth id), so it is redacted like a body.
+    fn shown_url(&self, url: &str) -> String {
+        self.redactor.redact(display_url(url))
     }
 
     fn redirect(&self, method: &Method, url: &str, resp: &Response) -> Result<Response, HttpError> {
@@ -301,7 +307,7 @@ impl Http {
             .unwrap_or_else(|_| "an unparsable Location".to_string());
         Err(HttpError::Redirect {
             method: method.to_string(),
-            url: display_url(url).to_string(),
+            url: self.shown_url(url),
             status: resp.status.as_u16(),
             location: self.redactor.redact(&location),
         })
@@ -317,7 +323,7 @@ impl Http {
         };
         HttpError::Network {
             method: method.to_string(),
-            url: display_url(url).to_string(),
+            url: self.shown_url(url),
             reason,
             attempts,
             maybe_arrived: !e.is_connect(),
@@ -357,5 +363,32 @@ mod tests {
         for bad in ["", ".", ".."] {
             assert!(path_segment(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Found by the fuzzer: an Octopus server answered with a space id holding the token, the
+    /// next URL's path held the id, and a redirect error showed that URL.
+    #[test]
+    fn urls_in_errors_are_redacted() {
+        let secret = "fuzz-registry-password-Zx8Cv7Bn";
+        let http = match Http::new(
+            Duration::from_secs(1),
+            0,
+            Redactor::new([secret.to_string()]),
+        ) {
+            Ok(http) => http,
+            Err(e) => panic!("client: {e}"),
+        };
+        let url = format!("http://127.0.0.1:1/api/{secret}!x/feeds?apikey=k");
+        let resp = Response {
+            status: StatusCode::from_u16(307).unwrap_or(StatusCode::TEMPORARY_REDIRECT),
+            body: "/elsewhere".to_string(),
+        };
+        let Err(error) = http.redirect(&Method::GET, &url, &resp) else {
+            panic!("a redirect is an error")
+        };
+        let shown = error.to_string();
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains("apikey"), "{shown}");
+        assert!(shown.contains("/api/<redacted>!x/feeds"), "{shown}");
     }
 }

@@ -116,13 +116,13 @@ enum Built {
 }
 
 impl Built {
-    async fn run(&self, cred: &Arc<Cred>, dry_run: bool) -> Outcome {
+    async fn run(&self, cred: &Arc<Cred>, dry_run: bool, redactor: &Redactor) -> Outcome {
         match self {
-            Built::Pipecat(t) => target::run(t, cred, dry_run).await,
-            Built::Runpod(t) => target::run(t, cred, dry_run).await,
-            Built::Octopus(t) => target::run(t, cred, dry_run).await,
-            Built::Kubernetes(t) => target::run(t, cred, dry_run).await,
-            Built::DockerConfig(t) => target::run(t, cred, dry_run).await,
+            Built::Pipecat(t) => target::run(t, cred, dry_run, redactor).await,
+            Built::Runpod(t) => target::run(t, cred, dry_run, redactor).await,
+            Built::Octopus(t) => target::run(t, cred, dry_run, redactor).await,
+            Built::Kubernetes(t) => target::run(t, cred, dry_run, redactor).await,
+            Built::DockerConfig(t) => target::run(t, cred, dry_run, redactor).await,
         }
     }
 }
@@ -274,11 +274,16 @@ pub fn run(config: &Config, settings: &Settings, dry_run: bool) -> Vec<Row> {
                 }
             };
             let limit = limit.clone();
+            let redactor = redactor.clone();
             let deadline = target_deadline(config, t);
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let started = Instant::now();
-                let outcome = match tokio::time::timeout(deadline, built.run(&cred, dry_run)).await
+                let outcome = match tokio::time::timeout(
+                    deadline,
+                    built.run(&cred, dry_run, &redactor),
+                )
+                .await
                 {
                     Ok(outcome) => outcome,
                     Err(_) => Outcome {

@@ -1,6 +1,7 @@
 //! The contract every target follows: `plan` only reads, `apply` only writes what the plan says.
 //! `--dry-run` is `plan` alone, so it cannot write by construction.
 
+use super::redact::Redactor;
 use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
 use std::sync::Arc;
@@ -89,8 +90,29 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Plans, then applies unless `dry_run`.
-pub async fn run<T: Target>(target: &T, cred: &Arc<Cred>, dry_run: bool) -> Outcome {
+/// Plans, then applies unless `dry_run`. Every text of the outcome passes through `redactor`
+/// last: the targets redact what they build from answers, but messages also quote ids and
+/// names a server chose (an Octopus space or feed id), and those may hold anything.
+pub async fn run<T: Target>(
+    target: &T,
+    cred: &Arc<Cred>,
+    dry_run: bool,
+    redactor: &Redactor,
+) -> Outcome {
+    let outcome = plan_and_apply(target, cred, dry_run).await;
+    Outcome {
+        action: outcome.action,
+        detail: redactor.redact(&outcome.detail),
+        error: outcome.error.map(|e| redactor.redact(&e)),
+        warnings: outcome
+            .warnings
+            .iter()
+            .map(|w| redactor.redact(w))
+            .collect(),
+    }
+}
+
+async fn plan_and_apply<T: Target>(target: &T, cred: &Arc<Cred>, dry_run: bool) -> Outcome {
     let mut plan = match target.plan(cred).await {
         Ok(plan) => plan,
         Err(e) => {
@@ -127,5 +149,62 @@ pub async fn run<T: Target>(target: &T, cred: &Arc<Cred>, dry_run: bool) -> Outc
             error: Some(e.0),
             warnings,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target whose messages quote a name the server chose; here that name holds the token.
+    struct Echoing {
+        fail_in_apply: bool,
+    }
+
+    const TOKEN: &str = "ZXhhbXBsZS10b2tlbi0xMjM0NTY3ODkw";
+
+    impl Target for Echoing {
+        type State = ();
+        async fn plan(&self, _cred: &Arc<Cred>) -> Result<Plan<()>, TargetError> {
+            Ok(Plan {
+                action: Action::Update,
+                detail: format!("update feed {TOKEN}"),
+                problems: Vec::new(),
+                warnings: vec![format!("feed {TOKEN} is not a Docker feed")],
+                state: (),
+            })
+        }
+        async fn apply(&self, _cred: &Arc<Cred>, _plan: Plan<()>) -> Result<String, TargetError> {
+            if self.fail_in_apply {
+                Err(TargetError(format!("reading feed {TOKEN} failed")))
+            } else {
+                Ok(format!("updated feed {TOKEN}"))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_outcome_text_is_redacted() {
+        let cred = Arc::new(Cred {
+            username: "AWS".into(),
+            password: SecretString::from(TOKEN),
+            auth: SecretString::from("QVdTOmV4YW1wbGU="),
+            host: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
+            expires_at: OffsetDateTime::now_utc(),
+            origin: crate::token::Origin::Api,
+        });
+        let redactor = Redactor::new([TOKEN.to_string()]);
+        for (fail_in_apply, dry_run) in [(false, false), (true, false), (false, true)] {
+            let outcome = run(&Echoing { fail_in_apply }, &cred, dry_run, &redactor).await;
+            let texts = [
+                outcome.detail.clone(),
+                outcome.error.clone().unwrap_or_default(),
+            ];
+            for text in texts.iter().chain(&outcome.warnings) {
+                assert!(!text.contains(TOKEN), "{text}");
+            }
+            assert!(outcome.detail.contains("<redacted>"), "{}", outcome.detail);
+            assert_eq!(outcome.error.is_some(), fail_in_apply);
+        }
     }
 }

@@ -25,6 +25,16 @@ pub struct Role {
     pub from: String,
 }
 
+/// `text` with control characters (newlines) shown escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// The role for a request that carries a ServiceAccount token, or `None` (then the node's own
 /// credentials answer). `Err` is one line for stderr: a value that is not a role ARN.
 pub fn role(
@@ -37,7 +47,8 @@ pub fn role(
             .get(key)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
-            .map(|v| (v.to_string(), format!("annotation {key}")))
+            // The key is printed without control characters: a message is one line.
+            .map(|v| (v.to_string(), format!("annotation {}", printable(key))))
     });
     let chosen = annotated.or_else(|| {
         env.map(|v| v.trim().to_string())
@@ -171,6 +182,11 @@ mod tests {
             assert!(err.contains("is not an IAM role ARN"), "{err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+        // A key with a newline (found by the fuzzer) stays on one line too.
+        let key = "eks.amazonaws.com/\nrole-arn".to_string();
+        let annotations = BTreeMap::from([(key.clone(), "not an arn".to_string())]);
+        let err = role(&annotations, &[key], None).expect_err("not an ARN");
+        assert!(!err.contains('\n') && err.contains("\\n"), "{err}");
     }
 
     fn jwt(payload: &str) -> SecretString {
