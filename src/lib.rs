@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod helper;
 pub mod helper_config;
 pub mod identity;
+pub mod json_doc;
 pub mod kubelet;
 pub mod logging;
 pub mod protocol;

@@ -48,6 +48,9 @@ fn configure_docker_keeps_unknown_keys_removes_shadowing_auths_and_is_idempotent
     let path = docker_config_path(&world);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let other_owner = chown_to_other(&path);
+    // What a configure-docker killed between writing and renaming left behind.
+    let orphan = path.with_file_name(".config.json.k1LLed.tmp");
+    std::fs::write(&orphan, "{").expect("orphaned temp file");
 
     let first = world.run(&["configure-docker", "--registry", HOST], &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
@@ -80,6 +83,10 @@ fn configure_docker_keeps_unknown_keys_removes_shadowing_auths_and_is_idempotent
     assert!(
         text.contains("\n\t\"psFormat\": \"table {{.ID}}\",\n"),
         "tabs kept: {text}"
+    );
+    assert!(
+        !orphan.exists(),
+        "orphaned temp files are swept under the lock"
     );
     let meta = std::fs::metadata(&path).expect("meta");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "mode kept");

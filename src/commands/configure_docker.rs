@@ -172,6 +172,7 @@ fn run(args: &Args, settings: &Settings, out: &mut Report) -> Result<(), Failure
             let dir = crate::fsutil::directory_of(&real);
             create_dir(&dir)?;
             let _lock = docker_config::lock(&real).map_err(|e| Failure::Io(e.0))?;
+            crate::fsutil::remove_orphaned_temps(&real);
             // Again under the lock: another writer may have changed the file since.
             let (_, doc, edit) = load_and_edit(&real, &path, &hosts, args.creds_store)?;
             if !edit.changes.is_empty() {

@@ -2,14 +2,15 @@
 //! edited so the helper answers the given hosts, and rendered back in the file's own style.
 //!
 //! Contract: only `credHelpers[<host>]`, `credsStore` and the `auths` entries of the given hosts
-//! change. Every other key and value stays, in its order (serde_json's `preserve_order`), and
-//! the file keeps its indentation (Docker writes tabs) and its final newline, so a diff of the
-//! change shows only the change. An edit that changes nothing says so, and the caller then
-//! writes nothing.
+//! change. Every other key stays in its order, and every other value stays exactly as written
+//! (its JSON text, never decoded: see [`crate::json_doc`]); the file keeps its indentation
+//! (Docker writes tabs) and its final newline, so a diff of the change shows only the change. An
+//! edit that changes nothing says so, and the caller then writes nothing.
 
 use crate::export::docker_config::hostname;
+use crate::json_doc::{self, Entries, InOrder};
 use serde::Serialize as _;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use std::fmt;
 use std::path::Path;
 
@@ -17,12 +18,35 @@ use std::path::Path;
 pub const HELPER: &str = "ecr-login";
 
 /// A parsed config file and how it was written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Document {
-    map: Map<String, Value>,
+    map: InOrder<String, Field>,
     /// Pretty-printing indent; `None`: the file was one line, and stays one line.
     indent: Option<Vec<u8>>,
     trailing_newline: bool,
+}
+
+/// A value of the document: as read, or set by the edit.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Field {
+    /// Exactly as the file had it.
+    Kept(Box<RawValue>),
+    /// A string we set (`credsStore`, a `credHelpers` entry).
+    Text(String),
+    /// An object we changed (`credHelpers`, `auths`): its entries, each kept or set.
+    Object(InOrder<String, Field>),
+}
+
+impl Field {
+    /// The value if it is a JSON string.
+    fn as_string(&self) -> Option<String> {
+        match self {
+            Field::Kept(raw) => json_doc::string_of(raw),
+            Field::Text(text) => Some(text.clone()),
+            Field::Object(_) => None,
+        }
+    }
 }
 
 /// One change the edit makes; `Display` is the line shown to the user.
@@ -78,14 +102,15 @@ impl Document {
     pub fn parse(text: &str, path: &Path) -> Result<Document, String> {
         if text.trim().is_empty() {
             return Ok(Document {
-                map: Map::new(),
+                map: InOrder::default(),
                 indent: Some(b"\t".to_vec()),
                 trailing_newline: true,
             });
         }
-        let map = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
+        let entries: Entries = match serde_json::from_str(text) {
+            Ok(entries) => entries,
+            // Valid JSON of another type.
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
                 return Err(format!(
                     "{} is not a JSON object; not touching it",
                     path.display()
@@ -102,7 +127,10 @@ impl Document {
             }
         };
         for key in ["auths", "credHelpers"] {
-            if map.get(key).is_some_and(|v| !v.is_object()) {
+            if entries
+                .get(key)
+                .is_some_and(|v| json_doc::entries_of(v).is_none())
+            {
                 return Err(format!(
                     "{}: `{key}` is not an object; not touching it",
                     path.display()
@@ -112,71 +140,97 @@ impl Document {
         let trimmed = text.trim_end();
         let indent = trimmed.contains('\n').then(|| indent_of(trimmed));
         Ok(Document {
-            map,
+            map: InOrder(
+                entries
+                    .0
+                    .into_iter()
+                    .map(|(k, v)| (k, Field::Kept(v)))
+                    .collect(),
+            ),
             indent,
             trailing_newline: text.ends_with('\n'),
         })
     }
 
+    /// A top-level string value (`credsStore`).
+    fn string(&self, key: &str) -> Option<String> {
+        self.map.get(key).and_then(Field::as_string)
+    }
+
+    /// The entries of a top-level object (`credHelpers`, `auths`; `parse` checked they are
+    /// objects), each as a [`Field`]; empty when absent.
+    fn object(&self, key: &str) -> InOrder<String, Field> {
+        match self.map.get(key) {
+            Some(Field::Kept(raw)) => InOrder(
+                json_doc::entries_of(raw)
+                    .unwrap_or_default()
+                    .0
+                    .into_iter()
+                    .map(|(k, v)| (k, Field::Kept(v)))
+                    .collect(),
+            ),
+            Some(Field::Object(entries)) => entries.clone(),
+            Some(Field::Text(_)) | None => InOrder::default(),
+        }
+    }
+
     /// Makes the helper answer `hosts`: `credHelpers[host] = "ecr-login"` for each, or with
     /// `creds_store` one `credsStore = "ecr-login"`; and removes the `auths` entries of those
-    /// hosts either way.
+    /// hosts either way. Objects it does not change stay as written.
     pub fn configure(&mut self, hosts: &[String], creds_store: bool) -> Edit {
+        let previous_store = self.string("credsStore");
         let mut edit = Edit {
-            previous_store: self
-                .map
-                .get("credsStore")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            previous_store: previous_store.clone().filter(|s| !s.is_empty()),
             ..Edit::default()
         };
+        let configured = |key: &str| hosts.iter().any(|h| h == hostname(key));
         if creds_store {
-            let previous = self.map.get("credsStore").and_then(Value::as_str);
-            if previous != Some(HELPER) {
+            if previous_store.as_deref() != Some(HELPER) {
                 edit.changes.push(Change::Store {
-                    previous: previous.filter(|p| !p.is_empty()).map(str::to_string),
+                    previous: edit.previous_store.clone(),
                 });
-                self.map.insert("credsStore".into(), HELPER.into());
+                self.map
+                    .insert("credsStore".into(), Field::Text(HELPER.into()));
             }
-            if let Some(Value::Object(helpers)) = self.map.get("credHelpers") {
-                for (key, value) in helpers {
-                    let helper = value.as_str().unwrap_or_default();
-                    if helper != HELPER && hosts.iter().any(|h| h == hostname(key)) {
-                        edit.warnings.push(format!(
-                            "credHelpers[{key:?}] = {helper:?} still wins over credsStore for that host; remove it, or run without --creds-store"
-                        ));
-                    }
+            for (key, value) in &self.object("credHelpers").0 {
+                let helper = value.as_string().unwrap_or_default();
+                if helper != HELPER && configured(key) {
+                    edit.warnings.push(format!(
+                        "credHelpers[{key:?}] = {helper:?} still wins over credsStore for that host; remove it, or run without --creds-store"
+                    ));
                 }
             }
         } else {
-            let helpers = self
-                .map
-                .entry("credHelpers")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(helpers) = helpers {
-                for host in hosts {
-                    let previous = helpers.get(host).map(|v| v.as_str().unwrap_or_default());
-                    if previous != Some(HELPER) {
-                        edit.changes.push(Change::Helper {
-                            host: host.clone(),
-                            previous: previous.map(str::to_string),
-                        });
-                        helpers.insert(host.clone(), HELPER.into());
-                    }
+            let mut helpers = self.object("credHelpers");
+            let mut changed = !self.map.keys().any(|k| k == "credHelpers");
+            for host in hosts {
+                let previous = helpers.get(host).map(|v| v.as_string().unwrap_or_default());
+                if previous.as_deref() != Some(HELPER) {
+                    edit.changes.push(Change::Helper {
+                        host: host.clone(),
+                        previous,
+                    });
+                    helpers.insert(host.clone(), Field::Text(HELPER.into()));
+                    changed = true;
                 }
             }
+            if changed {
+                self.map
+                    .insert("credHelpers".into(), Field::Object(helpers));
+            }
         }
-        if let Some(Value::Object(auths)) = self.map.get_mut("auths") {
-            let shadowing: Vec<String> = auths
-                .keys()
-                .filter(|key| hosts.iter().any(|h| h == hostname(key)))
-                .cloned()
-                .collect();
+        let mut auths = self.object("auths");
+        let shadowing: Vec<String> = auths
+            .keys()
+            .filter(|k| configured(k))
+            .map(String::from)
+            .collect();
+        if !shadowing.is_empty() {
             for key in shadowing {
-                auths.shift_remove(&key);
+                auths.remove(&key);
                 edit.changes.push(Change::AuthRemoved { key });
             }
+            self.map.insert("auths".into(), Field::Object(auths));
         }
         edit
     }
@@ -192,7 +246,7 @@ impl Document {
             }
             None => serde_json::to_writer(&mut bytes, &self.map),
         };
-        // Serialising a `Map` of `Value`s into memory cannot fail; keep the output total anyway.
+        // Serialising strings and raw JSON into memory cannot fail; keep the output total anyway.
         let mut text = match written {
             Ok(()) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(_) => String::new(),
@@ -261,7 +315,8 @@ mod tests {
         let out = d.render();
         assert_eq!(
             out,
-            "{\n\t\"zeta\": 1,\n\t\"auths\": {\n\t\t\"ghcr.io\": {\n\t\t\t\"auth\": \"y\"\n\t\t}\n\t},\n\t\"alpha\": {\n\t\t\"nested\": [\n\t\t\t1,\n\t\t\t2\n\t\t]\n\t},\n\t\"credHelpers\": {\n\t\t\"123456789012.dkr.ecr.us-east-1.amazonaws.com\": \"ecr-login\"\n\t}\n}"
+            "{\n\t\"zeta\": 1,\n\t\"auths\": {\n\t\t\"ghcr.io\": {\"auth\": \"y\"}\n\t},\n\t\"alpha\": {\"nested\": [1, 2]},\n\t\"credHelpers\": {\n\t\t\"123456789012.dkr.ecr.us-east-1.amazonaws.com\": \"ecr-login\"\n\t}\n}",
+            "values we do not change stay exactly as written"
         );
         // A second pass over the result changes nothing.
         let mut again = doc(&out);
@@ -271,6 +326,22 @@ mod tests {
             "{edit:?}"
         );
         assert_eq!(again.render(), out);
+    }
+
+    /// Decoding and encoding again would round `1.5555555555555555e89` to `…557e89` and refuse
+    /// `1e400` (out of f64's range), valid JSON that another tool wrote.
+    #[test]
+    fn numbers_other_tools_wrote_come_back_as_written() {
+        let text = "{\n\t\"x\": 1.5555555555555555e89,\n\t\"y\": 123456789012345678901234567890,\n\t\"z\": [1e400, 1.10]\n}\n";
+        let mut d = doc(text);
+        d.configure(&["public.ecr.aws".to_string()], false);
+        assert_eq!(
+            d.render(),
+            text.replace(
+                "[1e400, 1.10]\n",
+                "[1e400, 1.10],\n\t\"credHelpers\": {\n\t\t\"public.ecr.aws\": \"ecr-login\"\n\t}\n"
+            )
+        );
     }
 
     #[test]

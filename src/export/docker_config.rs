@@ -15,6 +15,7 @@
 use super::config::DockerConfigConfig;
 use super::target::{Action, Cred, Plan, Target, TargetError};
 use crate::fsutil::{self, LockError, LockGuard};
+use crate::json_doc::{self, Entries, InOrder};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -163,68 +164,10 @@ pub(crate) fn lock(real: &Path) -> Result<LockGuard, TargetError> {
     })
 }
 
-/// A `config.json` document: its top-level keys with their values as written. Values are kept
-/// as their original JSON text, never decoded and re-encoded: a float or an integer beyond
-/// 64 bits would come back rounded (`1.5555555555555555e89` as `…557e89`), silently changing
-/// someone else's settings.
-///
-/// Keys keep the file's order (as `configure-docker` does): a diff of the file shows only our
-/// entry. A key given twice keeps its first place and its last value, as serde_json's
-/// order-preserving map does.
-type Doc = InOrder<String, Box<RawValue>>;
-
-/// A JSON object's entries in order.
-struct InOrder<K, V>(Vec<(K, V)>);
-
-impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for InOrder<K, V> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
-impl Default for Doc {
-    fn default() -> Doc {
-        InOrder(Vec::new())
-    }
-}
-
-impl Doc {
-    fn get(&self, key: &str) -> Option<&RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
-    }
-
-    fn insert(&mut self, key: String, value: Box<RawValue>) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, slot)) => *slot = value,
-            None => self.0.push((key, value)),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Doc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Doc, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Doc;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
-                let mut doc = Doc::default();
-                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
-                    doc.insert(key, value);
-                }
-                Ok(doc)
-            }
-        }
-        d.deserialize_map(Entries)
-    }
-}
+/// A `config.json` document: its top-level keys with their values as written, in order
+/// ([`crate::json_doc`]): someone else's settings come back byte for byte, and a diff of the
+/// file shows only our entry.
+type Doc = Entries;
 
 /// The document at `real`: empty when missing or blank; an error if it is not a JSON object
 /// or its `auths` is not an object (someone else's file we do not understand is left alone).
@@ -242,7 +185,7 @@ fn read(real: &Path) -> Result<Doc, TargetError> {
             return Err(TargetError(format!("cannot read {}: {e}", real.display())));
         }
     };
-    if doc.get("auths").is_some_and(|a| auths_of(a).is_none()) {
+    if doc.raw("auths").is_some_and(|a| auths_of(a).is_none()) {
         return Err(TargetError(format!(
             "{}: `auths` is not an object; not touching it",
             real.display()
@@ -253,12 +196,12 @@ fn read(real: &Path) -> Result<Doc, TargetError> {
 
 /// The entries of an `auths` value, each as written; `None` if it is not an object.
 fn auths_of(raw: &RawValue) -> Option<Doc> {
-    serde_json::from_str(raw.get()).ok()
+    json_doc::entries_of(raw)
 }
 
 /// A value of the document, decoded (only for reading `credHelpers` / `credsStore`).
 fn decoded(doc: &Doc, key: &str) -> Option<Value> {
-    doc.get(key)
+    doc.raw(key)
         .and_then(|raw| serde_json::from_str(raw.get()).ok())
 }
 
@@ -338,7 +281,7 @@ fn update(path: &Path, cred: &Cred) -> Result<PathBuf, TargetError> {
     fsutil::remove_orphaned_temps(&real);
     // Read again under the lock: another run may have written since the plan.
     let doc = read(&real)?;
-    let mut auths = doc.get("auths").and_then(auths_of).unwrap_or_default();
+    let mut auths = doc.raw("auths").and_then(auths_of).unwrap_or_default();
     let ours = json!({ "auth": cred.auth.expose_secret() }).to_string();
     let ours = RawValue::from_string(ours)
         .map_err(|e| TargetError(format!("cannot serialise the config: {e}")))?;
@@ -365,7 +308,7 @@ impl Target for DockerConfig {
         let real = resolve(&self.cfg.path)?;
         let doc = read(&real)?;
         let exists = doc
-            .get("auths")
+            .raw("auths")
             .and_then(auths_of)
             .is_some_and(|auths| auths.get(&cred.host).is_some());
         let action = if exists {
