@@ -12,16 +12,44 @@ use ecr_login::kubelet::service_account;
 use ecr_login::kubelet::wire::{self, Auth, Response};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The request's `serviceAccountToken`, when it stands in the input only once (a token that
-/// is also the `kind` or the image may rightly be quoted as those).
+/// The request's `serviceAccountToken`, when the input holds it literally (no JSON escapes)
+/// exactly once, as that field's own value. Other fields may decode to the same text through
+/// escapes (`"\u0041…"`) and are rightly shown as themselves; [`shows_token`] tells the two apart.
 fn lone_token(input: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(input).ok()?;
-    let token = value.get("serviceAccountToken")?.as_str()?.to_string();
+    #[derive(Deserialize)]
+    struct TokenField<'a> {
+        #[serde(rename = "serviceAccountToken", borrow)]
+        token: Option<&'a RawValue>,
+    }
+    let field: TokenField = serde_json::from_slice(input).ok()?;
+    let raw = field.token?.get();
+    let token: String = serde_json::from_str(raw).ok()?;
+    let literal = raw == format!("\"{token}\"");
+    let text = std::str::from_utf8(input).ok()?;
+    (literal && token.len() >= 8 && text.matches(token.as_str()).count() == 1).then_some(token)
+}
+
+/// Whether `render` (a message or a `Debug` text made from the input) shows the token as the
+/// token, not as a word of its own or as another field that decodes to the same text: the same
+/// input with the token's one literal occurrence replaced by a stand-in of the same length must
+/// then show the stand-in.
+fn shows_token(input: &[u8], token: &str, render: impl Fn(&[u8]) -> Option<String>) -> bool {
+    if !render(input).is_some_and(|text| text.contains(token)) {
+        return false;
+    }
+    // A fill character the input has nowhere, so that the stand-in can come from nothing else.
     let text = String::from_utf8_lossy(input);
-    (token.len() >= 8 && text.matches(token.as_str()).count() == 1).then_some(token)
+    let Some(fill) = ('!'..='~').find(|c| !matches!(c, '"' | '\\') && !text.contains(*c)) else {
+        return false;
+    };
+    let stand_in: String = std::iter::repeat_n(fill, token.chars().count()).collect();
+    let replaced = text.replacen(token, &stand_in, 1);
+    render(replaced.as_bytes()).is_some_and(|text| text.contains(&stand_in))
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -31,31 +59,20 @@ fuzz_target!(|input: &[u8]| {
             let line = e.to_string();
             assert!(!line.contains('\n'), "two lines: {line:?}");
             if let Some(t) = &token {
-                // A token can be a substring of the message's own words ("apiVersion is
-                // missing"): the message echoes the token only if it also echoes a replacement
-                // of the same length written in its place.
-                let echoed = line.contains(t.as_str()) && {
-                    let fill = ['#', '~', 'Z']
-                        .into_iter()
-                        .find(|c| !t.contains(*c))
-                        .unwrap_or('#');
-                    let stand_in: String = std::iter::repeat_n(fill, t.chars().count()).collect();
-                    let replaced =
-                        String::from_utf8_lossy(input).replacen(t.as_str(), &stand_in, 1);
-                    wire::parse_request(replaced.as_bytes())
-                        .err()
-                        .is_some_and(|e| e.to_string().contains(&stand_in))
-                };
-                assert!(!echoed, "the error shows the token: {line}");
+                let message =
+                    |bytes: &[u8]| wire::parse_request(bytes).err().map(|e| e.to_string());
+                assert!(
+                    !shows_token(input, t, message),
+                    "the error shows the token: {line}"
+                );
             }
         }
         Ok(request) => {
             assert!(!request.image.is_empty());
             if let Some(t) = &token {
-                assert!(
-                    !format!("{request:?}").contains(t.as_str()),
-                    "Debug shows the token"
-                );
+                let debug =
+                    |bytes: &[u8]| wire::parse_request(bytes).ok().map(|r| format!("{r:?}"));
+                assert!(!shows_token(input, t, debug), "Debug shows the token");
             }
             if let Some(sa) = &request.service_account_token {
                 if let Some(subject) = service_account::subject(sa) {
