@@ -6,7 +6,7 @@
 # Debian packages via apt-get (needs root), moto[server] via pip into the python3 on PATH.
 set -euo pipefail
 
-packages=(docker-registry skopeo docker.io iproute2 apache2-utils openssl util-linux curl jq ca-certificates)
+packages=(docker-registry skopeo podman docker.io iproute2 apache2-utils openssl util-linux curl jq ca-certificates)
 if [[ ${1:-} == --go-helper ]]; then packages+=(amazon-ecr-credential-helper); fi
 
 missing=()

@@ -2,7 +2,7 @@
 # End-to-end scenarios. Each is a function `scenario_NAME` run by run.sh in its own bash
 # (set -euo pipefail, world.sh sourced, the world already up); exit 0 passes, 77 skips, else fails.
 # To add one: write the function below and append NAME to E2E_SCENARIOS.
-# Helpers (world.sh): seed REF, e2e_skopeo, e2e_docker, need_docker, have_docker, fail,
+# Helpers (world.sh): seed REF, e2e_skopeo, e2e_docker, e2e_podman, need_docker, have_docker, fail,
 # moto_calls API, moto_reset, moto_fault MODE [DELAY], helper_asked ACTION REGEX,
 # helper_calls_reset, helper_cache_clear, helper_cache_sum, registry_password a|b PASSWORD|token,
 # expect_fail_fast SECONDS REGEX COMMAND...
@@ -21,6 +21,7 @@ E2E_SCENARIOS=(
   tls_api_with_ca_bundle
   fips_and_dual_stack_endpoints
   creds_store_with_fallback_helper
+  podman_with_configured_auth_file
 )
 
 # 1. skopeo copy to the ECR-named registry, then inspect — through the helper, no login step.
@@ -247,4 +248,40 @@ scenario_creds_store_with_fallback_helper() {
   e2e_docker logout "$E2E_REG_PLAIN"
   jq -e --arg h "$E2E_REG_PLAIN" 'has($h) | not' "$store" >/dev/null || fail "logout did not erase"
   e2e_docker rmi "$E2E_REG_A/e2e/fallback:1" "$E2E_REG_PLAIN/private/hello:1" >/dev/null
+}
+
+# 11. podman, a second real client, set up by `configure-docker --config` on its own auth file:
+#     a login podman made to another registry is kept, a stale `auths` entry for the ECR host
+#     (which would shadow the helper) is removed, and podman then pulls and pushes through the
+#     helper with only that file: its HOME has no Docker config to fall back on.
+scenario_podman_with_configured_auth_file() {
+  command -v podman >/dev/null || skip "podman is not installed (tests/e2e/install-deps.sh installs it)"
+  seed "$E2E_REG_A/e2e/podman:1"
+  local dir=$E2E_T/podman auth out
+  auth=$dir/auth.json
+  mkdir -p "$dir/home"
+  printf '{\n\t"auths": {\n\t\t"%s": {\n\t\t\t"auth": "bWU6cGxhaW4tcGFzcw=="\n\t\t},\n\t\t"%s": {\n\t\t\t"auth": "QVdTOnN0YWxl"\n\t\t}\n\t}\n}\n' \
+    "$E2E_REG_PLAIN" "$E2E_REG_A" >"$auth"
+
+  out=$("$ECR_LOGIN_BIN" configure-docker --registry "$E2E_REG_A" --config "$auth" 2>&1)
+  grep -q "$E2E_REG_A" <<<"$out" || fail "configure-docker did not name the registry: $out"
+  jq -e --arg a "$E2E_REG_A" --arg p "$E2E_REG_PLAIN" \
+    '.credHelpers[$a] == "ecr-login" and (.auths | has($a) | not) and .auths[$p].auth == "bWU6cGxhaW4tcGFzcw=="' \
+    "$auth" >/dev/null || fail "auth.json after configure-docker: $(cat "$auth")"
+  out=$("$ECR_LOGIN_BIN" configure-docker --registry "$E2E_REG_A" --config "$auth" 2>&1)
+  grep -q "no change" <<<"$out" || fail "a second run was not a no-op: $out"
+
+  helper_calls_reset
+  HOME=$dir/home e2e_podman pull --authfile "$auth" "$E2E_REG_A/e2e/podman:1" >/dev/null
+  helper_asked get "^$E2E_REG_A\$"
+  HOME=$dir/home e2e_podman tag "$E2E_REG_A/e2e/podman:1" "$E2E_REG_A/e2e/podman-pushed:1"
+  helper_calls_reset
+  HOME=$dir/home e2e_podman push --authfile "$auth" "$E2E_REG_A/e2e/podman-pushed:1"
+  helper_asked get "^$E2E_REG_A\$"
+  e2e_skopeo inspect "docker://$E2E_REG_A/e2e/podman-pushed:1" >/dev/null
+  # Without the helper entry podman has no way in: the registry really asks for the token.
+  echo '{}' >"$dir/empty-auth.json"
+  out=$(HOME=$dir/home e2e_podman pull --authfile "$dir/empty-auth.json" "$E2E_REG_A/e2e/podman:1" 2>&1) &&
+    fail "podman pulled without credentials"
+  grep -qi "unauthorized\|authentication required" <<<"$out" || fail "anonymous pull failed oddly: $out"
 }

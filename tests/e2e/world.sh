@@ -475,6 +475,14 @@ e2e_skopeo() {
   timeout --foreground -k 5 "$E2E_CMD_TIMEOUT" skopeo --policy "$E2E_T/containers/policy.json" "$@"
 }
 
+# podman as root with storage, run state and events of its own under $E2E_T/podman; the
+# signature policy accepts anything, as for skopeo. It finds the test CA in /etc/docker/certs.d.
+e2e_podman() {
+  timeout --foreground -k 5 "$E2E_CMD_TIMEOUT" podman --root "$E2E_T/podman/storage" \
+    --runroot "$E2E_T/podman/run" --tmpdir "$E2E_T/podman/tmp" --storage-driver vfs \
+    --cgroup-manager cgroupfs --events-backend file "$@"
+}
+
 e2e_docker() {
   timeout --foreground -k 5 "$E2E_CMD_TIMEOUT" "$E2E_DOCKER_BIN" "$@"
 }
