@@ -353,3 +353,37 @@ fn a_throttling_api_server_is_retried_within_retries() {
         server.calls()
     );
 }
+
+/// A cluster with more namespaces than one page: the list is read page by page (`limit`, then
+/// the `continue` token the server handed out), so a namespace on the last page is found and no
+/// answer grows with the cluster.
+#[test]
+fn namespace_lists_are_read_page_by_page() {
+    let world = World::new();
+    let many: Vec<String> = (0..1100).map(|i| format!("team-{i:04}")).collect();
+    let namespaces = format!("{},zz-last", many.join(","));
+    let server = Proc::python("tests/fakes/kubernetes.py", &["--namespaces", &namespaces]);
+    let kc = kubeconfig(&world, &server);
+    let cfg = config(&world, &kc, r#"["zz-*"]"#, "");
+    let out = run(&world, &cfg, &["--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        secret(&server, "zz-last")["type"],
+        "kubernetes.io/dockerconfigjson",
+        "the namespace on the last page got its secret"
+    );
+    let lists: Vec<String> = server
+        .calls()
+        .into_iter()
+        .filter(|(m, p)| m == "GET" && p.starts_with("/api/v1/namespaces?"))
+        .map(|(_, p)| p)
+        .collect();
+    // 1104 namespaces (the three system ones included) in pages of 500.
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert!(lists.iter().all(|p| p.contains("limit=500")), "{lists:?}");
+    assert!(!lists[0].contains("continue="), "{lists:?}");
+    assert!(
+        lists[1..].iter().all(|p| p.contains("continue=")),
+        "{lists:?}"
+    );
+}

@@ -1,6 +1,6 @@
-//! `export` against platform endpoints that misbehave below the API contract: a connection
-//! reset, truncated JSON, a 1 GiB body (declared, and streamed without a length), an answer
-//! that stops mid-body and hangs. Each such target fails on its own with a clean message,
+//! `export` against platform endpoints that misbehave below the API contract (a Runpod API and a
+//! Kubernetes API server each): a connection reset, truncated JSON, a 1 GiB body (declared, and
+//! streamed without a length), an answer that stops mid-body and hangs. Each such target fails on its own with a clean message,
 //! within its timeout, reading at most a bounded amount; the other targets succeed; nothing
 //! prints a secret.
 
@@ -125,27 +125,44 @@ fn answer(mut stream: TcpStream, how: Misbehaviour, sent: &AtomicU64) {
 #[test]
 fn misbehaving_endpoints_fail_alone_and_cleanly() {
     let world = World::new();
-    let servers = [
-        ("reset", BadServer::start(Misbehaviour::Reset)),
-        ("truncated", BadServer::start(Misbehaviour::TruncatedJson)),
-        (
-            "huge-declared",
-            BadServer::start(Misbehaviour::HugeDeclared),
-        ),
-        (
-            "huge-streamed",
-            BadServer::start(Misbehaviour::HugeStreamed),
-        ),
-        ("hang-mid-body", BadServer::start(Misbehaviour::HangMidBody)),
+    let kinds = [
+        ("reset", Misbehaviour::Reset),
+        ("truncated", Misbehaviour::TruncatedJson),
+        ("huge-declared", Misbehaviour::HugeDeclared),
+        ("huge-streamed", Misbehaviour::HugeStreamed),
+        ("hang-mid-body", Misbehaviour::HangMidBody),
     ];
+    // Each misbehaviour once behind a Runpod target (reqwest, our bounded reader) and once
+    // behind a Kubernetes API server (the kube client, its answers bounded by a body limit).
+    let mut servers = Vec::new();
+    for (name, how) in kinds {
+        servers.push((format!("runpod-{name}"), BadServer::start(how)));
+        servers.push((format!("k8s-{name}"), BadServer::start(how)));
+    }
     let mut config = String::from(
         "[defaults]\ntimeout = \"3s\"\nretries = 1\n[[source]]\nregion = \"us-east-1\"\n",
     );
     for (name, server) in &servers {
-        config.push_str(&format!(
-            "[[target]]\nname = \"{name}\"\ntype = \"runpod\"\nregistry_auth = \"ECR Credentials\"\napi_key = {{ env = \"RUNPOD_API_KEY\" }}\nbase_url = \"{}\"\n",
-            server.url()
-        ));
+        if name.starts_with("k8s-") {
+            let kubeconfig = world.path(&format!("{name}.kubeconfig"));
+            write_private(
+                &kubeconfig,
+                &format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: bad\n  cluster:\n    server: {}\ncontexts:\n- name: bad\n  context:\n    cluster: bad\n    user: u\n\
+                     current-context: bad\nusers:\n- name: u\n  user:\n    token: kube-fault-token\n",
+                    server.url()
+                ),
+            );
+            config.push_str(&format!(
+                "[[target]]\nname = \"{name}\"\ntype = \"kubernetes\"\nkubeconfig = \"{}\"\nnamespaces = [\"default\"]\nsecret_name = \"ecr-pull\"\n",
+                kubeconfig.display()
+            ));
+        } else {
+            config.push_str(&format!(
+                "[[target]]\nname = \"{name}\"\ntype = \"runpod\"\nregistry_auth = \"ECR Credentials\"\napi_key = {{ env = \"RUNPOD_API_KEY\" }}\nbase_url = \"{}\"\n",
+                server.url()
+            ));
+        }
     }
     let good = world.path("good/config.json");
     config.push_str(&format!(
@@ -189,29 +206,31 @@ fn misbehaving_endpoints_fail_alone_and_cleanly() {
             sent / 1024
         ));
     }
-    assert!(
-        row("huge-declared")["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("larger than"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        row("huge-streamed")["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("larger than"),
-        "{}",
-        run.stdout
-    );
-    // Five bad targets in parallel, each bounded by 2 attempts of 3 s.
+    for name in [
+        "runpod-huge-declared",
+        "runpod-huge-streamed",
+        "k8s-huge-declared",
+        "k8s-huge-streamed",
+    ] {
+        assert!(
+            row(name)["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("larger than"),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+    // Ten bad targets in parallel, each bounded by 2 attempts of 3 s.
     assert!(
         run.elapsed < Duration::from_secs(30),
         "took {:?}",
         run.elapsed
     );
-    assert_no_secret(&run.all(), &[KEY, "123456789012-auth-token"]);
+    assert_no_secret(
+        &run.all(),
+        &[KEY, "kube-fault-token", "123456789012-auth-token"],
+    );
 }
 
 #[test]

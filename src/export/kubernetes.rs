@@ -9,6 +9,7 @@
 //! secret is still applied (and the target still fails, since the link was asked for).
 
 use super::config::KubernetesConfig;
+use super::http::MAX_BODY;
 use super::redact::Redactor;
 use super::retry::{self, Failure};
 use super::target::{Action, Cred, Plan, Target, TargetError};
@@ -16,6 +17,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::client::{ClientBuilder, DynBody};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use secrecy::ExposeSecret;
@@ -30,6 +32,9 @@ pub const FIELD_MANAGER: &str = "ecr-login";
 pub const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
 /// Namespaces worked on at the same time within one target.
 const NAMESPACE_PARALLELISM: usize = 32;
+/// Namespaces asked for per page of the list: every page stays far below [`MAX_BODY`] however
+/// many namespaces the cluster has.
+const NAMESPACE_PAGE: u32 = 500;
 
 pub struct Kubernetes {
     pub cfg: KubernetesConfig,
@@ -122,7 +127,15 @@ impl Kubernetes {
         // under ours: `retries` would not hold and a throttling API server would keep a run
         // going for many minutes. Ours (`retry.rs`) is the only one.
         config.default_retry = false;
-        Client::try_from(config).map_err(|e| fail("cannot build the Kubernetes client", &e))
+        // Every answer is read to its end before it is decoded: bounded like the other targets'
+        // (`http::MAX_BODY`), so a broken or hostile API server cannot make the run hold
+        // gigabytes. Lists are paginated to stay under it.
+        let limit = tower::util::MapResponseLayer::new(|response: http::Response<Box<DynBody>>| {
+            response.map(|body| http_body_util::Limited::new(body, MAX_BODY))
+        });
+        let builder = ClientBuilder::try_from(config)
+            .map_err(|e| fail("cannot build the Kubernetes client", &e))?;
+        Ok(builder.with_layer(&limit).build())
     }
 
     async fn namespaces(&self, client: &Client) -> Result<Vec<String>, TargetError> {
@@ -134,20 +147,27 @@ impl Kubernetes {
             ));
         }
         let api: Api<Namespace> = Api::all(client.clone());
-        let params = ListParams::default();
-        let list = with_retries(self.retries, || api.list(&params))
-            .await
-            .map_err(|e| {
-                TargetError(format!(
-                    "listing namespaces failed: {}",
-                    describe(&self.redactor, &e)
-                ))
-            })?;
-        let names: Vec<String> = list
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name)
-            .collect();
+        let mut names = Vec::new();
+        let mut next_page: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(NAMESPACE_PAGE);
+            if let Some(token) = &next_page {
+                params = params.continue_token(token);
+            }
+            let page = with_retries(self.retries, || api.list(&params))
+                .await
+                .map_err(|e| {
+                    TargetError(format!(
+                        "listing namespaces failed: {}",
+                        describe(&self.redactor, &e)
+                    ))
+                })?;
+            names.extend(page.items.into_iter().filter_map(|n| n.metadata.name));
+            next_page = page.metadata.continue_.filter(|t| !t.is_empty());
+            if next_page.is_none() {
+                break;
+            }
+        }
         Ok(select_namespaces(
             &self.cfg.namespaces,
             &self.cfg.exclude_namespaces,
@@ -223,20 +243,40 @@ fn classify(e: kube::Error) -> Failure<kube::Error> {
 fn retryable(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !too_large(e),
         _ => false,
     }
+}
+
+/// Whether the answer was cut off at [`MAX_BODY`]: asking again would only read as much again.
+fn too_large(e: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn describe(redactor: &Redactor, e: &kube::Error) -> String {
     let text = match e {
         kube::Error::Api(s) => format!("HTTP {}: {} {}", s.code, s.reason, s.message),
+        other if too_large(other) => format!(
+            "the API server's answer is larger than {} MiB; not read further",
+            MAX_BODY / (1024 * 1024)
+        ),
         other => {
+            // kube's errors often repeat their source in their own text: each cause once.
             let mut text = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
+                let cause = s.to_string();
+                if !text.contains(&cause) {
+                    text.push_str(": ");
+                    text.push_str(&cause);
+                }
                 source = s.source();
             }
             text

@@ -3,7 +3,8 @@
 
 * Bearer token auth; 401 Status otherwise. Errors are `Status` objects
   {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message","reason","details","code"}.
-* GET  /api/v1/namespaces                                -> NamespaceList
+* GET  /api/v1/namespaces                                -> NamespaceList, paginated by `limit` and
+  `continue` (metadata.continue + remainingItemCount while more follow; a foreign token is 400)
 * GET  /api/v1/namespaces/{ns}/secrets/{name}             -> Secret, or 404 NotFound
 * PATCH /api/v1/namespaces/{ns}/secrets/{name}            server-side apply only here:
   Content-Type application/apply-patch+yaml, `fieldManager` required (400 otherwise), creates (201)
@@ -52,6 +53,33 @@ class Kube(Handler):
         self.fake.state["rv"] += 1
         return str(self.fake.state["rv"])
 
+    def list_namespaces(self, st):
+        """A NamespaceList, paginated as the API server does: `limit` caps the items, and
+        `metadata.continue` (opaque) plus `remainingItemCount` say that more follow; the next
+        request passes that token back as `continue`. A token that is not one of ours is the
+        API's 400 BadRequest."""
+        names = st["namespaces"]
+        start = 0
+        token = self.query.get("continue")
+        if token:
+            try:
+                start = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
+                if not isinstance(start, int) or not 0 <= start <= len(names):
+                    raise ValueError(start)
+            except (ValueError, KeyError, TypeError):
+                return self.send(400, status(400, "BadRequest", "continue key is not valid: illegal base64 data"))
+        try:
+            limit = int(self.query.get("limit", "0"))
+        except ValueError:
+            return self.send(400, status(400, "BadRequest", f'limit: Invalid value: "{self.query["limit"]}"'))
+        end = len(names) if limit <= 0 else min(len(names), start + limit)
+        items = [{"metadata": {"name": n, "resourceVersion": "1"}, "status": {"phase": "Active"}} for n in names[start:end]]
+        meta = {"resourceVersion": str(st["rv"])}
+        if end < len(names):
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": end}).encode()).decode()
+            meta["remainingItemCount"] = len(names) - end
+        return self.send(200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": meta, "items": items})
+
     def dispatch(self, method):
         fake = self.fake
         st = fake.state
@@ -59,8 +87,7 @@ class Kube(Handler):
             return self.send(401, status(401, "Unauthorized", "Unauthorized"))
         with fake.lock:
             if self.route == "/api/v1/namespaces" and method == "GET":
-                items = [{"metadata": {"name": n, "resourceVersion": "1"}, "status": {"phase": "Active"}} for n in st["namespaces"]]
-                return self.send(200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": str(st["rv"])}, "items": items})
+                return self.list_namespaces(st)
             m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/(secrets|serviceaccounts)/([^/]+)", self.route)
             if not m:
                 return self.send(404, status(404, "NotFound", "the server could not find the requested resource"))
