@@ -86,13 +86,27 @@ impl Entry {
         if now >= self.expires_at {
             return Freshness::Expired;
         }
-        let half_life = (self.expires_at - self.requested_at) / 2;
-        let refresh_at = self.expires_at - half_life;
-        if now < refresh_at && self.lasts(now, min_remaining) {
+        let fresh = match self.refresh_at() {
+            Some(refresh_at) => now < refresh_at,
+            None => false,
+        };
+        if fresh && self.lasts(now, min_remaining) {
             Freshness::Fresh
         } else {
             Freshness::Stale
         }
+    }
+
+    /// Half-way between `RequestedAt` and `ExpiresAt`: from here on the entry is refreshed.
+    ///
+    /// Computed in UTC and checked, because the dates come from a file: two dates near year
+    /// 9999, one with an offset like `+23:59`, put the result outside what `OffsetDateTime` can
+    /// hold (plain arithmetic panics there). `None` then, which callers read as "refresh now".
+    pub fn refresh_at(&self) -> Option<OffsetDateTime> {
+        let half_life = (self.expires_at - self.requested_at) / 2;
+        self.expires_at
+            .checked_to_offset(time::UtcOffset::UTC)?
+            .checked_sub(half_life)
     }
 
     /// Unexpired and valid for at least `min_remaining` more.
@@ -561,6 +575,40 @@ mod tests {
         put_short_lived(&cache, "k");
         assert!(cache.get("far").is_some());
         assert!(cache.get("k").is_some());
+    }
+
+    /// Found by the `cache_file` fuzz target: dates at the end of year 9999 with large offsets
+    /// made the refresh point unrepresentable, and the plain subtraction panicked.
+    #[test]
+    fn freshness_is_total_at_the_ends_of_the_calendar() {
+        let cases = [
+            // Inverted, `ExpiresAt` local time at the very end: refresh point past year 9999 locally.
+            (
+                datetime!(9999-12-31 23:59:59.999999999 UTC),
+                datetime!(9999-12-31 23:59:59.09 +23:59),
+            ),
+            // `ExpiresAt` is year 10000 in UTC.
+            (
+                datetime!(2026-12-02 10:00 UTC),
+                datetime!(9999-12-31 23:59:59 -23:59),
+            ),
+            (
+                datetime!(-9999-01-01 00:00 +23:59),
+                datetime!(9999-12-31 23:59:59 -23:59),
+            ),
+        ];
+        for (requested, expires) in cases {
+            let e = entry(requested, expires);
+            for now in [requested, expires, OffsetDateTime::UNIX_EPOCH] {
+                let f = e.freshness(now, Duration::ZERO);
+                assert_eq!(f == Freshness::Expired, now >= expires, "{e:?} at {now}");
+            }
+        }
+        let normal = entry(
+            datetime!(2026-12-02 10:00 UTC),
+            datetime!(2026-12-02 22:00 UTC),
+        );
+        assert_eq!(normal.refresh_at(), Some(datetime!(2026-12-02 16:00 UTC)));
     }
 
     #[cfg(unix)]

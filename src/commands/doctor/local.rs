@@ -117,7 +117,7 @@ pub fn cache_check(settings: &Settings, registry: &Registry, identity: &Identity
             "fresh: {age}, expires in {}; get answers from {} without an API call until {}",
             human(entry.expires_at - now),
             file.display(),
-            stamp(entry.expires_at - (entry.expires_at - entry.requested_at) / 2)
+            entry.refresh_at().map(stamp).unwrap_or_default()
         ),
         Freshness::Stale => format!(
             "stale: {age}, expires in {}; the next get refreshes it (and serves it if that fails)",
