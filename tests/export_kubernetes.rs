@@ -387,3 +387,32 @@ fn namespace_lists_are_read_page_by_page() {
         "{lists:?}"
     );
 }
+
+/// A broken API server whose list never ends (every page carries a `continue` token) cannot
+/// keep the run going or its memory growing: the target stops after a bounded number of pages
+/// with an error that says so, and writes nothing from a list it could not finish.
+#[test]
+fn an_endless_namespace_list_is_cut_off() {
+    let world = World::new();
+    let server = Proc::python("tests/fakes/kubernetes.py", &["--endless-list"]);
+    let kc = kubeconfig(&world, &server);
+    let cfg = config(&world, &kc, r#"["ml-*"]"#, "");
+    let out = run(&world, &cfg, &["--output", "json"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all()
+            .contains("the API server sent more than 200 pages"),
+        "{}",
+        out.all()
+    );
+    let calls = server.calls();
+    let lists = calls
+        .iter()
+        .filter(|(m, p)| m == "GET" && p.starts_with("/api/v1/namespaces?"))
+        .count();
+    assert_eq!(lists, 200, "pages asked for");
+    assert!(
+        !calls.iter().any(|(m, _)| m == "PATCH"),
+        "nothing written from an unfinished list: {calls:?}"
+    );
+}

@@ -35,6 +35,10 @@ const NAMESPACE_PARALLELISM: usize = 32;
 /// Namespaces asked for per page of the list: every page stays far below [`MAX_BODY`] however
 /// many namespaces the cluster has.
 const NAMESPACE_PAGE: u32 = 500;
+/// Pages read at most: 100 000 namespaces, ten times what Kubernetes supports in one cluster,
+/// so a server that keeps handing out `continue` tokens can neither keep the run going until its
+/// deadline nor grow the list without bound.
+const NAMESPACE_PAGES_MAX: usize = 200;
 
 pub struct Kubernetes {
     pub cfg: KubernetesConfig,
@@ -149,7 +153,7 @@ impl Kubernetes {
         let api: Api<Namespace> = Api::all(client.clone());
         let mut names = Vec::new();
         let mut next_page: Option<String> = None;
-        loop {
+        for _ in 0..NAMESPACE_PAGES_MAX {
             let mut params = ListParams::default().limit(NAMESPACE_PAGE);
             if let Some(token) = &next_page {
                 params = params.continue_token(token);
@@ -165,14 +169,16 @@ impl Kubernetes {
             names.extend(page.items.into_iter().filter_map(|n| n.metadata.name));
             next_page = page.metadata.continue_.filter(|t| !t.is_empty());
             if next_page.is_none() {
-                break;
+                return Ok(select_namespaces(
+                    &self.cfg.namespaces,
+                    &self.cfg.exclude_namespaces,
+                    &names,
+                ));
             }
         }
-        Ok(select_namespaces(
-            &self.cfg.namespaces,
-            &self.cfg.exclude_namespaces,
-            &names,
-        ))
+        Err(TargetError(format!(
+            "listing namespaces failed: the API server sent more than {NAMESPACE_PAGES_MAX} pages of {NAMESPACE_PAGE} and was still not done"
+        )))
     }
 
     fn secret(&self, cred: &Cred, namespace: &str) -> Secret {

@@ -67,6 +67,9 @@ class Fake:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per answer on loopback), which no real API server adds.
+    disable_nagle_algorithm = True
     fake = None  # set by serve()
 
     def log_message(self, fmt, *args):  # keep test output clean

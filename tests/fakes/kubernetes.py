@@ -21,7 +21,9 @@ Options: --namespaces a,b,c (kube-system etc. always exist); --forbid-namespace 
 --opaque NS/NAME pre-creates an Opaque secret (type-mismatch case, seen by the client's GET);
 --opaque-on-apply NS/NAME: another writer creates an Opaque secret there just before the first apply
 of it arrives (after the client's GET saw nothing), so the server itself refuses the apply with 422;
---service-account NS/NAME pre-creates a ServiceAccount without imagePullSecrets.
+--service-account NS/NAME pre-creates a ServiceAccount without imagePullSecrets;
+--endless-list misbehaves (no real API server does): every page, the last one too, carries a
+`continue` token, so a client that trusts it lists forever.
 """
 import base64
 import json
@@ -75,6 +77,8 @@ class Kube(Handler):
         end = len(names) if limit <= 0 else min(len(names), start + limit)
         items = [{"metadata": {"name": n, "resourceVersion": "1"}, "status": {"phase": "Active"}} for n in names[start:end]]
         meta = {"resourceVersion": str(st["rv"])}
+        if self.fake.endless_list and end >= len(names):
+            end = 0  # broken: the last page points back at the first, forever
         if end < len(names):
             meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": end}).encode()).decode()
             meta["remainingItemCount"] = len(names) - end
@@ -162,6 +166,7 @@ def opaque_secret(ns, name):
 def setup(fake, args):
     fake.token = args.token
     fake.forbidden = set(filter(None, args.forbid_namespace.split(",")))
+    fake.endless_list = args.endless_list
     names = [n for n in args.namespaces.split(",") if n]
     namespaces = sorted(set(names) | {"kube-system", "kube-public", "kube-node-lease"})
     fake.state.update(rv=100, namespaces=namespaces, secrets={}, serviceaccounts={})
@@ -189,5 +194,6 @@ if __name__ == "__main__":
             (["--opaque"], {"default": ""}),
             (["--opaque-on-apply"], {"default": ""}),
             (["--service-account"], {"default": ""}),
+            (["--endless-list"], {"action": "store_true"}),
         ],
     )
