@@ -479,6 +479,27 @@ mod tests {
         assert_eq!(dead.freshness(start, zero), Freshness::Expired);
     }
 
+    /// Found by the `cache_file` fuzz target: a foreign entry holding `10e+39` came back as a
+    /// different number (serde_json's fast float parsing is off by one unit in the last place
+    /// for some inputs; `float_roundtrip` makes write-then-read exact).
+    #[test]
+    fn foreign_numbers_survive_a_write_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = r#"{"Registries": {"num": 10e+39, "list": [0.1, 2.5e-308, 1.7976931348623157e308]}, "Version": "1.0"}"#;
+        fs::write(dir.path().join(CACHE_FILE), file).expect("write");
+        let cache = Cache::new(dir.path().to_path_buf());
+        put_short_lived(&cache, "k");
+        let before: Value = serde_json::from_str(file).expect("json");
+        let text = fs::read_to_string(dir.path().join(CACHE_FILE)).expect("read");
+        let after: Value = serde_json::from_str(&text).expect("json");
+        for key in ["num", "list"] {
+            assert_eq!(
+                after["Registries"][key], before["Registries"][key],
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn reads_go_helper_files_and_keeps_foreign_entries() {
         let dir = tempfile::tempdir().expect("tempdir");
