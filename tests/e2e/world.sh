@@ -322,6 +322,14 @@ EOF
   export AWS_ECR_CACHE_DIR=$E2E_T/ecr
   export AWS_CONFIG_FILE=$E2E_T/aws/config AWS_SHARED_CREDENTIALS_FILE=$E2E_T/aws/credentials
   export AWS_CA_BUNDLE=$E2E_T/tls/ca.crt   # for the TLS front, used only by helpers without endpoint vars
+
+  # skopeo and podman (c/image) keep a blob-info cache in root's /var/lib/containers/cache and
+  # have no flag to move it: where that directory exists, our own stands in for it. (Where it
+  # does not, the first client creates it: the one path outside $E2E_T the world touches.)
+  if [[ -d /var/lib/containers ]]; then
+    mkdir -p -m 700 "$E2E_T/var-lib-containers"
+    world_bind "$E2E_T/var-lib-containers" /var/lib/containers || e2e_die "cannot bind-mount over /var/lib/containers"
+  fi
 }
 
 # A tiny OCI image layout, written by hand: one layer holding one file.
