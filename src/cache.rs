@@ -86,11 +86,8 @@ impl Entry {
         if now >= self.expires_at {
             return Freshness::Expired;
         }
-        let fresh = match self.refresh_at() {
-            Some(refresh_at) => now < refresh_at,
-            None => false,
-        };
-        if fresh && self.lasts(now, min_remaining) {
+        let before_refresh = self.refresh_at().is_some_and(|at| now < at);
+        if before_refresh && self.lasts(now, min_remaining) {
             Freshness::Fresh
         } else {
             Freshness::Stale
